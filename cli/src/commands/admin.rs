@@ -1,0 +1,232 @@
+//! `plp lock`, `plp status`, `plp audit`, `plp destroy-identifiers`.
+
+use super::{confirm, Opened};
+use crate::store::{audit as record, audit_events, set_meta, verify_audit};
+use crate::study::{now, random};
+use anyhow::{bail, Result};
+use plp_core::linkage::{link, Class};
+use plp_core::survey::Side;
+use rusqlite::params;
+use std::path::Path;
+
+/// `plp lock [--yes]`
+pub fn lock(dir: Option<&Path>, yes: bool) -> Result<()> {
+    let Opened { mut store, .. } = super::open(dir)?;
+    if let Some(at) = store.locked_at()? {
+        bail!("the study is already locked (analysis began at {at})");
+    }
+    confirm(
+        "Locking marks the start of analysis: from now on withdrawals are refused and new responses are quarantined. This cannot be undone.",
+        yes,
+    )?;
+    let at = now();
+    let tx = store.tx()?;
+    let accepted: i64 =
+        tx.query_row("SELECT COUNT(*) FROM responses WHERE state = 'accepted'", [], |r| r.get(0))?;
+    set_meta(&tx, "locked_at", &at)?;
+    record(&tx, "lock", serde_json::json!({ "accepted_responses": accepted }))?;
+    tx.commit()?;
+    println!("Locked at {at}: analysis has begun with {accepted} accepted response(s).");
+    Ok(())
+}
+
+/// Figures `plp status` prints.
+#[derive(Debug, serde::Serialize)]
+pub struct Status {
+    study_id: String,
+    key_id: String,
+    locked_at: Option<String>,
+    identifiers_destroyed_at: Option<String>,
+    accepted: i64,
+    superseded: i64,
+    quarantined: i64,
+    by_side: std::collections::BTreeMap<String, i64>,
+    complete_pairs: usize,
+    singletons: usize,
+    conflicts: usize,
+    withdrawal_requests: std::collections::BTreeMap<String, i64>,
+    audit_events: usize,
+}
+
+fn side_from(s: &str) -> Side {
+    match s {
+        "a" => Side::A,
+        "b" => Side::B,
+        _ => Side::Either,
+    }
+}
+
+/// `plp status [--json]`
+pub fn status(dir: Option<&Path>, json: bool) -> Result<()> {
+    let Opened { study, store } = super::open(dir)?;
+    let c = &store.conn;
+    let count = |sql: &str| -> Result<i64> { Ok(c.query_row(sql, [], |r| r.get(0))?) };
+    let mut by_side = std::collections::BTreeMap::new();
+    let mut people = Vec::new();
+    {
+        let mut stmt = c.prepare("SELECT id, code, side FROM responses WHERE state = 'accepted'")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?))
+        })?;
+        for row in rows {
+            let (id, code, side) = row?;
+            *by_side.entry(side.clone()).or_insert(0) += 1;
+            if let Some(code) = code {
+                people.push((code, id, side_from(&side)));
+            }
+        }
+    }
+    let mut records_by_side = c.prepare("SELECT side, COUNT(*) FROM records GROUP BY side")?;
+    for row in records_by_side.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (s, n) = row?;
+        *by_side.entry(s).or_insert(0) += n;
+    }
+    let groups = link(people, study.config.allocated_codes.as_deref());
+    let classes = |name: &str| groups.iter().filter(|g| g.class.name() == name).count();
+    let mut withdrawal_requests = std::collections::BTreeMap::new();
+    let mut stmt = c.prepare("SELECT outcome, COUNT(*) FROM withdrawal_requests GROUP BY outcome")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (o, n) = row?;
+        withdrawal_requests.insert(o, n);
+    }
+    let st = Status {
+        study_id: study.config.study_id.clone(),
+        key_id: study.config.key.key_id.clone(),
+        locked_at: store.locked_at()?,
+        identifiers_destroyed_at: store.identifiers_destroyed_at()?,
+        accepted: count("SELECT COUNT(*) FROM responses WHERE state = 'accepted'")?
+            + count("SELECT COUNT(*) FROM records")?,
+        superseded: count("SELECT COUNT(*) FROM responses WHERE state = 'superseded'")?,
+        quarantined: count("SELECT COUNT(*) FROM quarantine")?,
+        by_side,
+        complete_pairs: classes("complete"),
+        singletons: classes("singleton"),
+        conflicts: classes("conflict"),
+        withdrawal_requests,
+        audit_events: audit_events(c)?.len(),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&st)?);
+        return Ok(());
+    }
+    println!("study        {} (key {})", st.study_id, st.key_id);
+    println!(
+        "analysis     {}",
+        st.locked_at.as_deref().map(|t| format!("locked at {t}")).unwrap_or("not locked: withdrawals still honoured".into())
+    );
+    if let Some(t) = &st.identifiers_destroyed_at {
+        println!("identifiers  destroyed at {t}");
+    }
+    println!("accepted     {} (of cohort {})", st.accepted, study.config.cohort);
+    for (side, n) in &st.by_side {
+        println!("  side {side:<7} {n}");
+    }
+    println!("superseded   {}", st.superseded);
+    println!("quarantined  {}", st.quarantined);
+    println!(
+        "pairs        {} complete, {} singleton, {} conflict",
+        st.complete_pairs, st.singletons, st.conflicts
+    );
+    for (o, n) in &st.withdrawal_requests {
+        println!("withdrawal requests ({o}) {n}");
+    }
+    println!("audit        {} events", st.audit_events);
+    Ok(())
+}
+
+/// `plp audit [--verify]`
+pub fn audit(dir: Option<&Path>, verify: bool) -> Result<()> {
+    let Opened { store, .. } = super::open(dir)?;
+    if verify {
+        let problems = verify_audit(&store.conn)?;
+        let n = audit_events(&store.conn)?.len();
+        if problems.is_empty() {
+            println!("ok: audit chain of {n} events verifies");
+            return Ok(());
+        }
+        bail!(
+            "the audit chain is broken ({} problem(s)):\n  - {}",
+            problems.len(),
+            problems.join("\n  - ")
+        );
+    }
+    for e in audit_events(&store.conn)? {
+        println!("{:>5} {} {:<24} {}", e.seq, e.at, e.event, e.detail);
+    }
+    Ok(())
+}
+
+/// `plp destroy-identifiers [--yes]`: after the lock, re-seals each accepted response
+/// without its pair code, tag and submission id (keyed by pseudonyms instead), then erases
+/// the envelopes, quarantine, withdrawal requests and code mappings for good.
+pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
+    let Opened { study, mut store } = super::open(dir)?;
+    if store.identifiers_destroyed_at()?.is_some() {
+        bail!("identifiers were already destroyed");
+    }
+    if store.locked_at()?.is_none() {
+        bail!("the study is not locked: lock it (plp lock), analyse and publish before destroying identifiers");
+    }
+    confirm(
+        "This erases pair codes, withdrawal tags and code mappings for good; withdrawal by memorable word becomes impossible. The pseudonymised dataset can still be re-exported.",
+        yes,
+    )?;
+    let key = super::unlock(&study, None)?;
+    let tx = store.tx()?;
+    let rows: Vec<(i64, String, String, Vec<u8>, String)> = {
+        let mut stmt = tx.prepare(
+            "SELECT id, code, side, envelope, survey_sha256 FROM responses WHERE state = 'accepted' ORDER BY id",
+        )?;
+        let r = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+        r.collect::<Result<_, _>>()?
+    };
+    let n_pairs = {
+        let mut codes: Vec<&String> = rows.iter().map(|r| &r.1).collect();
+        codes.sort();
+        codes.dedup();
+        codes.len()
+    };
+    for (id, code, side, envelope, survey_sha) in &rows {
+        let person = crate::pseudonyms::get_or_assign(&tx, "person", &id.to_string(), rows.len())?;
+        let pair = crate::pseudonyms::get_or_assign(&tx, "pair", code, n_pairs)?;
+        let env = plp_core::envelope::Envelope::parse(envelope)?;
+        let plain = key.open(&env)?;
+        let plp_core::payload::Payload::Response(p) = plp_core::payload::parse(&plain)? else {
+            bail!("stored response {person} does not hold a response payload");
+        };
+        let record_json = serde_json::to_vec(&serde_json::json!({
+            "format": "plp-record/1",
+            "person_id": person,
+            "pair_id": pair,
+            "side": side,
+            "answers": p.answers,
+        }))?;
+        let sealed = key
+            .public()
+            .seal(&study.config.study_id, &record_json, random::<32>())?;
+        tx.execute(
+            "INSERT INTO records(person_id, pair_id, side, survey_sha256, envelope) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![person, pair, side, survey_sha, sealed.to_json()],
+        )?;
+    }
+    let responses = tx.execute("DELETE FROM responses", [])?;
+    let quarantined = tx.execute("DELETE FROM quarantine", [])?;
+    let requests = tx.execute("DELETE FROM withdrawal_requests", [])?;
+    tx.execute("DELETE FROM pseudonyms", [])?;
+    let at = now();
+    set_meta(&tx, "identifiers_destroyed_at", &at)?;
+    record(
+        &tx,
+        "identifiers_destroyed",
+        serde_json::json!({ "records_kept": rows.len(), "envelopes_erased": responses, "quarantine_erased": quarantined, "withdrawal_requests_erased": requests }),
+    )?;
+    tx.commit()?;
+    store.conn.execute_batch("VACUUM")?;
+    store.checkpoint()?;
+    println!(
+        "Identifiers destroyed at {at}: {} pseudonymised record(s) kept; {responses} envelope(s), {quarantined} quarantined file(s) and all pair codes and tags erased. Withdrawal by memorable word is no longer possible.",
+        rows.len()
+    );
+    let _ = Class::<i64>::Singleton(0).name();
+    Ok(())
+}

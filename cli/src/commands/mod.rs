@@ -1,0 +1,113 @@
+//! One module per subcommand: each parses what it needs, calls core, and renders.
+
+mod admin;
+mod demo;
+mod export;
+mod report;
+mod ingest;
+mod setup;
+mod survey;
+mod withdraw;
+
+use crate::args::{Cli, Command, KeyCmd, SurveyCmd};
+use crate::keyfile;
+use crate::store::Store;
+use crate::study::{Study, KEY_FILE, STORE_FILE};
+use anyhow::{bail, Result};
+use hmac::{KeyInit, Mac};
+use plp_core::seal::KeyPair;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let dir = cli.study.as_deref();
+    match cli.command {
+        Command::Survey(SurveyCmd::Check { file }) => survey::check(&file),
+        Command::Survey(SurveyCmd::Show { file }) => survey::show(file.as_deref()),
+        Command::Init(a) => setup::init(&a),
+        Command::Key(KeyCmd::Check { file }) => setup::key_check(dir, file.as_deref()),
+        Command::Publish(a) => setup::publish(dir, &a),
+        Command::Ingest(a) => ingest::run(dir, &a),
+        Command::Withdraw(a) => withdraw::run(dir, &a),
+        Command::Lock(a) => admin::lock(dir, a.yes),
+        Command::Status(a) => admin::status(dir, a.json),
+        Command::Audit(a) => admin::audit(dir, a.verify),
+        Command::DestroyIdentifiers(a) => admin::destroy_identifiers(dir, a.yes),
+        Command::Export(a) => export::run(dir, &a),
+        Command::Report(a) => report::run(dir, &a),
+        Command::Demo(a) => demo::run(&a),
+    }
+}
+
+/// A study with its store open.
+pub struct Opened {
+    /// The study folder.
+    pub study: Study,
+    /// Its store.
+    pub store: Store,
+}
+
+/// Opens the study in `dir` and its store.
+pub fn open(dir: Option<&Path>) -> Result<Opened> {
+    let study = Study::open(dir)?;
+    let store = Store::open(
+        &study.path(STORE_FILE),
+        &study.config.study_id,
+        &study.config.key.key_id,
+    )?;
+    Ok(Opened { study, store })
+}
+
+/// Unlocks the study's private key with the passphrase.
+pub fn unlock(study: &Study, file: Option<&Path>) -> Result<KeyPair> {
+    let path = file
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| study.path(KEY_FILE));
+    let pass = keyfile::passphrase(false)?;
+    keyfile::open(&path, &pass, &study.config.key.key_id)
+}
+
+/// The secret that keys withdrawal tags in the store: HMAC-SHA256(private key,
+/// "plp-store-tag-key/1"). Only someone holding the private key can recompute it.
+pub struct TagKey(Zeroizing<[u8; 32]>);
+
+impl TagKey {
+    /// Derives the tag key from the study key.
+    pub fn new(key: &KeyPair) -> Self {
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.secret())
+            .expect("HMAC takes any key length");
+        mac.update(b"plp-store-tag-key/1");
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&mac.finalize().into_bytes());
+        TagKey(out)
+    }
+
+    /// The keyed form of a withdrawal tag, as stored.
+    pub fn mac(&self, tag_hex: &str) -> String {
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&*self.0)
+            .expect("HMAC takes any key length");
+        mac.update(tag_hex.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// Asks a yes/no question on the terminal; `--yes` skips it. Without a terminal and without
+/// `--yes`, refuses rather than guessing.
+pub fn confirm(question: &str, yes: bool) -> Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("{question} Refusing without confirmation: add --yes to confirm");
+    }
+    eprint!("{question} Type yes to continue: ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim() != "yes" {
+        bail!("not confirmed; nothing changed");
+    }
+    Ok(())
+}

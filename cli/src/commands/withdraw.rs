@@ -1,0 +1,171 @@
+//! `plp withdraw`: destroy a respondent's responses by their memorable word.
+//!
+//! Consent is honoured here, so the rule is: never guess. The word's tag may match responses
+//! of more than one person (two people chose the same word; partners sharing a word); then
+//! the evaluator must add `--code` or `--role` until exactly one person matches.
+
+use super::{Opened, TagKey};
+use crate::args::WithdrawArgs;
+use crate::store::audit;
+use anyhow::{bail, Result};
+use plp_core::survey::Side;
+use rusqlite::{params, Transaction};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One person's responses (all their submissions, superseded included).
+#[derive(Debug, Clone)]
+pub struct Person {
+    /// Pair code (stays inside the CLI; never printed).
+    pub code: String,
+    /// Side as stored.
+    pub side: String,
+    /// Row ids of their responses.
+    pub ids: Vec<i64>,
+}
+
+/// People whose responses carry this keyed tag, optionally narrowed by code and side.
+pub fn find_people(
+    tx: &Transaction<'_>,
+    tag_mac: &str,
+    code: Option<&str>,
+    side: Option<&str>,
+) -> Result<Vec<Person>> {
+    let mut stmt = tx.prepare(
+        "SELECT id, code, side FROM responses WHERE tag_mac = ?1 AND code IS NOT NULL ORDER BY id",
+    )?;
+    let rows = stmt.query_map([tag_mac], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+    })?;
+    let mut people: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
+    for row in rows {
+        let (id, c, s) = row?;
+        if code.is_some_and(|want| want != c) || side.is_some_and(|want| want != s) {
+            continue;
+        }
+        people.entry((c, s)).or_default().push(id);
+    }
+    Ok(people
+        .into_iter()
+        .map(|((code, side), ids)| Person { code, side, ids })
+        .collect())
+}
+
+/// Deletes responses (secure_delete overwrites them) and returns how many.
+pub fn destroy(tx: &Transaction<'_>, ids: &[i64]) -> Result<usize> {
+    let mut n = 0;
+    for id in ids {
+        tx.execute("UPDATE responses SET superseded_by = NULL WHERE superseded_by = ?1", [id])?;
+    }
+    for id in ids {
+        n += tx.execute("DELETE FROM responses WHERE id = ?1", params![id])?;
+        tx.execute(
+            "DELETE FROM pseudonyms WHERE kind = 'person' AND key = ?1",
+            [id.to_string()],
+        )?;
+    }
+    Ok(n)
+}
+
+/// `plp withdraw --word W [--code C] [--role R] [--dry-run]`
+pub fn run(dir: Option<&Path>, a: &WithdrawArgs) -> Result<()> {
+    let Opened { study, mut store } = super::open(dir)?;
+    if store.identifiers_destroyed_at()?.is_some() {
+        bail!(
+            "identifiers were destroyed after publication: memorable words can no longer be matched, so withdrawal by word is impossible"
+        );
+    }
+    let word = match &a.word {
+        Some(w) => zeroize::Zeroizing::new(w.clone()),
+        None => zeroize::Zeroizing::new(rpassword::prompt_password("Memorable word: ")?),
+    };
+    let tag = plp_core::withdrawal::tag(&study.config.study_id, &word)?;
+    if let Some(locked) = store.locked_at()? {
+        let tx = store.tx()?;
+        audit(&tx, "late_withdrawal_request", serde_json::json!({ "via": "plp withdraw" }))?;
+        tx.commit()?;
+        bail!(
+            "analysis began at {locked} (plp lock), so withdrawal is no longer possible, as the information sheet told respondents. The late request was recorded in the audit log"
+        );
+    }
+    let code = match &a.code {
+        Some(c) => Some(plp_core::code::normalise_and_check(
+            c,
+            &plp_core::code::CodePattern::new(&study.survey.survey.code_pattern)?,
+        )?),
+        None => None,
+    };
+    let side = match &a.role {
+        Some(r) => Some(role_side(&study.survey, r)?),
+        None => None,
+    };
+    let key = super::unlock(&study, None)?;
+    let mac = TagKey::new(&key).mac(&tag);
+    let tx = store.tx()?;
+    let people = find_people(&tx, &mac, code.as_deref(), side)?;
+    match people.as_slice() {
+        [] => {
+            drop(tx);
+            println!(
+                "No responses match this memorable word{}. Nothing was changed.",
+                if code.is_some() || side.is_some() { " with that code/role" } else { "" }
+            );
+            Ok(())
+        }
+        [p] => {
+            if a.dry_run {
+                println!(
+                    "Dry run: would destroy {} response(s) of one person (side {}). Nothing was changed.",
+                    p.ids.len(),
+                    p.side
+                );
+                return Ok(());
+            }
+            let n = destroy(&tx, &p.ids)?;
+            audit(
+                &tx,
+                "withdrawal",
+                serde_json::json!({ "via": "plp withdraw", "responses_destroyed": n, "narrowed_by_code": code.is_some(), "narrowed_by_role": side.is_some() }),
+            )?;
+            tx.commit()?;
+            store.checkpoint()?;
+            println!("Destroyed {n} response(s) of one person (side {}).", p.side);
+            Ok(())
+        }
+        many => {
+            let same_code = many.iter().all(|p| p.code == many[0].code);
+            let hint = if same_code {
+                "they share a pair code (partners with the same word): add --role"
+            } else {
+                "add --code with the respondent's pair code (and --role if still ambiguous)"
+            };
+            bail!(
+                "this memorable word matches {} different people; refusing to guess. To settle it, {hint}. Nothing was changed",
+                many.len()
+            )
+        }
+    }
+}
+
+/// Maps `--role` (an option id of the pairing question, or a, b, either) to the stored side.
+fn role_side(survey: &plp_core::Survey, role: &str) -> Result<&'static str> {
+    let side = match survey.side_for(role) {
+        Some(s) => s,
+        None => match role {
+            "a" | "A" => Side::A,
+            "b" | "B" => Side::B,
+            "either" => Side::Either,
+            _ => bail!(
+                "unknown role `{role}`: use one of {}",
+                survey
+                    .pairing
+                    .sides
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+    };
+    Ok(super::ingest::side_name(side))
+}

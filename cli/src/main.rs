@@ -1,0 +1,23 @@
+//! `plp`: the evaluator's command. It only wires arguments to commands; the domain lives in
+//! `plp-core`, storage in [`store`].
+//!
+//! Exit status: 0 success, 1 a clear refusal or error (printed as one line on stderr),
+//! 2 bad usage (from clap).
+
+mod args;
+mod commands;
+mod dataset;
+mod keyfile;
+mod pseudonyms;
+mod store;
+mod study;
+
+use clap::Parser;
+
+fn main() {
+    let cli = args::Cli::parse();
+    if let Err(e) = commands::run(cli) {
+        eprintln!("plp: error: {e:#}");
+        std::process::exit(1);
+    }
+}

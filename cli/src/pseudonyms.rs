@@ -1,0 +1,45 @@
+//! Pseudonymous ids (`D01`.. for pairs, `R01`.. for respondents), drawn at random once and
+//! kept in the store, so re-exports give everyone the same id. Drawn at random so the
+//! numbering says nothing about arrival order.
+
+use anyhow::Result;
+use rusqlite::{params, OptionalExtension, Transaction};
+use std::collections::BTreeSet;
+
+/// The pseudonym of `key` of this kind (`pair` or `person`), drawing one if it has none.
+pub fn get_or_assign(tx: &Transaction<'_>, kind: &str, key: &str, total: usize) -> Result<String> {
+    if let Some(p) = tx
+        .query_row(
+            "SELECT pseudonym FROM pseudonyms WHERE kind = ?1 AND key = ?2",
+            params![kind, key],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+    {
+        return Ok(p);
+    }
+    let prefix = if kind == "pair" { "D" } else { "R" };
+    let taken: BTreeSet<String> = {
+        let mut stmt = tx.prepare("SELECT pseudonym FROM pseudonyms WHERE kind = ?1")?;
+        let rows = stmt.query_map([kind], |r| r.get::<_, String>(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    // Room for at least twice as many ids as needed, so draws stay quick and random.
+    let needed = (total.max(taken.len() + 1)) * 2;
+    let mut width = 2;
+    while 10usize.pow(width) - 1 < needed {
+        width += 1;
+    }
+    let space = 10u64.pow(width) - 1;
+    loop {
+        let r = u64::from_le_bytes(crate::study::random::<8>());
+        let candidate = format!("{prefix}{:0w$}", 1 + r % space, w = width as usize);
+        if !taken.contains(&candidate) {
+            tx.execute(
+                "INSERT INTO pseudonyms(kind, key, pseudonym) VALUES (?1, ?2, ?3)",
+                params![kind, key, candidate],
+            )?;
+            return Ok(candidate);
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The study store: SQLite in WAL mode, ciphertext only.
+//!
+//! Beside each accepted envelope it keeps what linkage and withdrawal need without opening
+//! anything: pair code, side, submission id, received time, and the withdrawal tag under an
+//! HMAC keyed from the private key (so the database file alone cannot be searched with a
+//! dictionary of memorable words). `secure_delete` is on, so destroyed rows are overwritten.
+//! Every change is recorded in a hash-chained audit log in the same transaction.
+
+use anyhow::{bail, Context, Result};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+const SCHEMA_VERSION: &str = "1";
+
+const SCHEMA: &str = r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE surveys (
+    sha256 TEXT PRIMARY KEY,
+    survey_id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    definition BLOB NOT NULL
+);
+CREATE TABLE responses (
+    id INTEGER PRIMARY KEY,
+    envelope_sha256 TEXT NOT NULL UNIQUE,
+    submission_id TEXT UNIQUE,
+    received_at TEXT NOT NULL,
+    consent_date TEXT NOT NULL,
+    code TEXT,
+    side TEXT NOT NULL CHECK (side IN ('a', 'b', 'either')),
+    tag_mac TEXT,
+    state TEXT NOT NULL CHECK (state IN ('accepted', 'superseded')),
+    superseded_by INTEGER REFERENCES responses(id),
+    survey_sha256 TEXT NOT NULL REFERENCES surveys(sha256),
+    envelope BLOB NOT NULL
+);
+CREATE INDEX responses_tag ON responses(tag_mac);
+CREATE INDEX responses_code ON responses(code);
+CREATE TABLE quarantine (
+    id INTEGER PRIMARY KEY,
+    envelope_sha256 TEXT NOT NULL UNIQUE,
+    received_at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    envelope BLOB NOT NULL
+);
+CREATE TABLE withdrawal_requests (
+    id INTEGER PRIMARY KEY,
+    envelope_sha256 TEXT NOT NULL UNIQUE,
+    request_id TEXT NOT NULL UNIQUE,
+    received_at TEXT NOT NULL,
+    outcome TEXT NOT NULL
+);
+CREATE TABLE pseudonyms (
+    kind TEXT NOT NULL CHECK (kind IN ('pair', 'person')),
+    key TEXT NOT NULL,
+    pseudonym TEXT NOT NULL,
+    PRIMARY KEY (kind, key),
+    UNIQUE (kind, pseudonym)
+);
+CREATE TABLE records (
+    person_id TEXT PRIMARY KEY,
+    pair_id TEXT NOT NULL,
+    side TEXT NOT NULL,
+    survey_sha256 TEXT NOT NULL REFERENCES surveys(sha256),
+    envelope BLOB NOT NULL
+);
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+"#;
+
+/// The hash that starts the audit chain.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An open store.
+pub struct Store {
+    /// The connection; commands run their own transactions through [`Store::tx`].
+    pub conn: Connection,
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(())
+}
+
+impl Store {
+    /// Creates a new store; fails if the file exists.
+    pub fn create(path: &Path, study_id: &str, key_id: &str) -> Result<Store> {
+        if path.exists() {
+            bail!("{} already exists; refusing to overwrite a store", path.display());
+        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot create the store {}", path.display()))?;
+        configure(&conn)?;
+        let mut store = Store { conn };
+        let tx = store.conn.transaction()?;
+        tx.execute_batch(SCHEMA)?;
+        for (k, v) in [
+            ("schema_version", SCHEMA_VERSION),
+            ("study_id", study_id),
+            ("key_id", key_id),
+            ("audit_head", GENESIS),
+        ] {
+            tx.execute("INSERT INTO meta(key, value) VALUES (?1, ?2)", params![k, v])?;
+        }
+        audit(&tx, "store_created", serde_json::json!({ "study_id": study_id, "key_id": key_id }))?;
+        tx.commit()?;
+        Ok(store)
+    }
+
+    /// Opens the store of a study, checking it belongs to it.
+    pub fn open(path: &Path, study_id: &str, key_id: &str) -> Result<Store> {
+        if !path.exists() {
+            bail!("the store {} is missing", path.display());
+        }
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open the store {}", path.display()))?;
+        configure(&conn)?;
+        let store = Store { conn };
+        let sid = store.meta("study_id")?;
+        let kid = store.meta("key_id")?;
+        if sid.as_deref() != Some(study_id) || kid.as_deref() != Some(key_id) {
+            bail!(
+                "the store {} belongs to study {} (key {}), not {study_id} (key {key_id})",
+                path.display(),
+                sid.unwrap_or_default(),
+                kid.unwrap_or_default()
+            );
+        }
+        Ok(store)
+    }
+
+    /// A meta value.
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// When analysis began (`plp lock`), if it has.
+    pub fn locked_at(&self) -> Result<Option<String>> {
+        self.meta("locked_at")
+    }
+
+    /// When identifiers were destroyed, if they have been.
+    pub fn identifiers_destroyed_at(&self) -> Result<Option<String>> {
+        self.meta("identifiers_destroyed_at")
+    }
+
+    /// Starts a transaction that takes the write lock at once.
+    pub fn tx(&mut self) -> Result<Transaction<'_>> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+    }
+
+    /// Records a survey definition under its SHA-256 (idempotent).
+    pub fn add_survey(&mut self, sha256: &str, id: &str, version: &str, json: &[u8]) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO surveys(sha256, survey_id, version, definition) VALUES (?1, ?2, ?3, ?4)",
+            params![sha256, id, version, json],
+        )?;
+        Ok(())
+    }
+
+    /// Moves every WAL page back into the main file and truncates the WAL, so deleted
+    /// ciphertext does not linger in the log.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+/// Sets a meta value inside a transaction.
+pub fn set_meta(tx: &Transaction<'_>, key: &str, value: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+fn chain_hash(prev: &str, seq: i64, at: &str, event: &str, detail: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [prev, &seq.to_string(), at, event, detail] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Appends an audit event inside the caller's transaction, chained to the previous one.
+/// Details must never hold a memorable word, a pair code or answers.
+pub fn audit(tx: &Transaction<'_>, event: &str, detail: serde_json::Value) -> Result<()> {
+    let prev: String = tx.query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| {
+        r.get(0)
+    })?;
+    let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit", [], |r| r.get(0))?;
+    let at = crate::study::now();
+    let detail = detail.to_string();
+    let hash = chain_hash(&prev, seq, &at, event, &detail);
+    tx.execute(
+        "INSERT INTO audit(seq, at, event, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![seq, at, event, detail, prev, hash],
+    )?;
+    set_meta(tx, "audit_head", &hash)?;
+    Ok(())
+}
+
+/// One audit event as stored.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AuditEvent {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// When, RFC 3339 UTC.
+    pub at: String,
+    /// What happened.
+    pub event: String,
+    /// Details, JSON.
+    pub detail: String,
+    /// Hash of the previous event.
+    pub prev_hash: String,
+    /// Hash of this event.
+    pub hash: String,
+}
+
+/// Reads the audit log in order.
+pub fn audit_events(conn: &Connection) -> Result<Vec<AuditEvent>> {
+    let mut stmt =
+        conn.prepare("SELECT seq, at, event, detail, prev_hash, hash FROM audit ORDER BY seq")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(AuditEvent {
+            seq: r.get(0)?,
+            at: r.get(1)?,
+            event: r.get(2)?,
+            detail: r.get(3)?,
+            prev_hash: r.get(4)?,
+            hash: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Verifies the audit chain; returns the problems found (empty when intact).
+pub fn verify_audit(conn: &Connection) -> Result<Vec<String>> {
+    let events = audit_events(conn)?;
+    let head: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| r.get(0))
+        .optional()?;
+    let mut problems = Vec::new();
+    let mut prev = GENESIS.to_string();
+    for (i, e) in events.iter().enumerate() {
+        let expected_seq = i as i64 + 1;
+        if e.seq != expected_seq {
+            problems.push(format!(
+                "event {expected_seq} is missing (found {} in its place)",
+                e.seq
+            ));
+        }
+        if e.prev_hash != prev {
+            problems.push(format!(
+                "event {} does not follow the event before it (prev_hash differs)",
+                e.seq
+            ));
+        }
+        let h = chain_hash(&e.prev_hash, e.seq, &e.at, &e.event, &e.detail);
+        if h != e.hash {
+            problems.push(format!(
+                "event {} ({}) was altered: its hash does not match its content",
+                e.seq, e.event
+            ));
+        }
+        prev = e.hash.clone();
+    }
+    if head.as_deref() != Some(prev.as_str()) {
+        problems.push(
+            "the newest events are missing: the chain ends before the recorded head".into(),
+        );
+    }
+    Ok(problems)
+}

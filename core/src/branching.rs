@@ -1,0 +1,152 @@
+//! The one branching engine: which questions are visible, which page comes next, and which
+//! answers must go when an earlier answer changes.
+//!
+//! Rules may only read earlier questions (`plp survey check` enforces it), so one pass in
+//! asking order settles everything: a question is visible when its rule holds on the answers
+//! of the *visible* questions before it. An answer to a hidden question counts as absent, so
+//! a stale answer can never keep a later branch open.
+
+use crate::answers::{Answer, Answers};
+use crate::survey::{Question, Rule, Survey};
+use std::collections::BTreeSet;
+
+/// Ids of the visible questions, in asking order.
+pub fn visible_ids(survey: &Survey, answers: &Answers) -> Vec<String> {
+    let mut visible: BTreeSet<&str> = BTreeSet::new();
+    let mut out = Vec::new();
+    for q in survey.questions() {
+        let shown = match &q.show_if {
+            None => true,
+            Some(rule) => holds(rule, answers, &visible),
+        };
+        if shown {
+            visible.insert(&q.id);
+            out.push(q.id.clone());
+        }
+    }
+    out
+}
+
+/// Whether one question is visible given the answers so far.
+pub fn is_visible(survey: &Survey, question_id: &str, answers: &Answers) -> bool {
+    visible_ids(survey, answers).iter().any(|id| id == question_id)
+}
+
+/// The visible questions, in asking order.
+pub fn visible_questions<'s>(survey: &'s Survey, answers: &Answers) -> Vec<&'s Question> {
+    let ids = visible_ids(survey, answers);
+    survey
+        .questions()
+        .filter(|q| ids.iter().any(|id| *id == q.id))
+        .collect()
+}
+
+pub(crate) fn holds(rule: &Rule, answers: &Answers, visible: &BTreeSet<&str>) -> bool {
+    let get = |q: &str| {
+        if visible.contains(q) {
+            answers.get(q)
+        } else {
+            None
+        }
+    };
+    match rule {
+        Rule::Equals { question, option } => {
+            get(question).and_then(Answer::as_text) == Some(option.as_str())
+        }
+        Rule::OneOf { question, options } => get(question)
+            .and_then(Answer::as_text)
+            .is_some_and(|a| options.iter().any(|o| o == a)),
+        Rule::AnySelected { question, options } => get(question)
+            .and_then(Answer::as_list)
+            .is_some_and(|sel| sel.iter().any(|s| options.contains(s))),
+        Rule::Answered { question } => get(question).is_some_and(|a| match a {
+            Answer::Text(s) => !s.trim().is_empty(),
+            Answer::List(v) => !v.is_empty(),
+            Answer::Int(_) => true,
+        }),
+        Rule::Not(r) => !holds(r, answers, visible),
+        Rule::All(rs) => rs.iter().all(|r| holds(r, answers, visible)),
+        Rule::Any(rs) => rs.iter().any(|r| holds(r, answers, visible)),
+    }
+}
+
+/// What [`prune`] kept and dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    /// Answers still valid under the branching.
+    pub kept: Answers,
+    /// Keys removed, in asking order: hidden questions, and "Other" texts whose option is no
+    /// longer chosen.
+    pub dropped: Vec<String>,
+}
+
+/// Drops the answers that branching no longer asks for. Call it after every change: the
+/// browser shows the result, and what is submitted is always pruned.
+pub fn prune(survey: &Survey, answers: &Answers) -> Pruned {
+    let visible = visible_ids(survey, answers);
+    let mut kept = Answers::new();
+    let mut dropped = Vec::new();
+    for q in survey.questions() {
+        let shown = visible.iter().any(|id| *id == q.id);
+        if let Some(a) = answers.get(&q.id) {
+            if shown {
+                kept.insert(q.id.clone(), a.clone());
+            } else {
+                dropped.push(q.id.clone());
+            }
+        }
+        if let Some(key) = q.other_key() {
+            if let Some(a) = answers.get(&key) {
+                if shown && other_chosen(q, answers.get(&q.id)) {
+                    kept.insert(key, a.clone());
+                } else {
+                    dropped.push(key);
+                }
+            }
+        }
+    }
+    // Keys the survey does not know are left for validation to report, not silently lost.
+    for (k, v) in answers {
+        if !kept.contains_key(k) && !dropped.contains(k) {
+            kept.insert(k.clone(), v.clone());
+        }
+    }
+    Pruned { kept, dropped }
+}
+
+/// Whether the answer to `q` picks an option that asks for "Other" text.
+pub fn other_chosen(q: &Question, answer: Option<&Answer>) -> bool {
+    let is_other = |id: &str| q.option(id).is_some_and(|o| o.other);
+    match answer {
+        Some(Answer::Text(s)) => is_other(s),
+        Some(Answer::List(v)) => v.iter().any(|s| is_other(s)),
+        _ => false,
+    }
+}
+
+/// Indices of the pages (sections) that show at least one question.
+pub fn visible_pages(survey: &Survey, answers: &Answers) -> Vec<usize> {
+    let visible = visible_ids(survey, answers);
+    survey
+        .sections
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.questions.iter().any(|q| visible.contains(&q.id)))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The page after `current` that has something to ask, or `None` at the end.
+pub fn next_page(survey: &Survey, answers: &Answers, current: usize) -> Option<usize> {
+    visible_pages(survey, answers)
+        .into_iter()
+        .find(|&i| i > current)
+}
+
+/// The page before `current` that has something to ask, or `None` at the start.
+pub fn previous_page(survey: &Survey, answers: &Answers, current: usize) -> Option<usize> {
+    visible_pages(survey, answers)
+        .into_iter()
+        .rev()
+        .find(|&i| i < current)
+}

@@ -1,0 +1,397 @@
+//! Export layouts: the tables an evaluator opens in R, SPSS, Stata or pandas.
+//!
+//! One row per respondent (`individual`), one per complete pair (`dyad`, answers suffixed
+//! `_A`/`_B`), one per person in a complete pair with the partner's answers beside their own
+//! (`pairwise`, `_A` actor, `_P` partner, `role_A` +1/-1, ready for an actor-partner
+//! interdependence model). Single choices are coded 1..k in option order, multiple choices
+//! are one 0/1 column per option, ratings are integers; free text goes only to `free_text`,
+//! redacted. A blank cell means "not asked or not answered". Everything here is pure: the
+//! CLI writes the bytes.
+
+use crate::answers::{Answer, Answers};
+use crate::redact::redact;
+use crate::survey::{Kind, Question, Side, Survey};
+
+/// What a column holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldKind {
+    /// Free string (ids, text).
+    Text,
+    /// A string from a fixed list.
+    TextEnum(Vec<String>),
+    /// Integer codes with labels (single choice).
+    Category(Vec<(i64, String)>),
+    /// 0/1: the option was selected.
+    Flag,
+    /// An integer in a range (rating, role coding).
+    Integer {
+        /// Lowest value.
+        min: i64,
+        /// Highest value.
+        max: i64,
+        /// Labels of some values (end points of a scale).
+        labels: Vec<(i64, String)>,
+    },
+}
+
+/// A column of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    /// Column name.
+    pub name: String,
+    /// Human title (the question text).
+    pub title: String,
+    /// Question number, for answer columns.
+    pub number: Option<u32>,
+    /// Values it holds.
+    pub kind: FieldKind,
+}
+
+/// A table: fields and rows of cells (empty string = missing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// File stem (`individual`, `dyad`, ...).
+    pub name: String,
+    /// Columns.
+    pub fields: Vec<Field>,
+    /// Rows.
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// The table as CSV: header row, comma-separated, quoted where needed, UTF-8, `\n`.
+    pub fn to_csv(&self) -> Vec<u8> {
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        w.write_record(self.fields.iter().map(|f| f.name.as_str()))
+            .expect("writing to memory");
+        for r in &self.rows {
+            w.write_record(r).expect("writing to memory");
+        }
+        w.into_inner().expect("writing to memory")
+    }
+
+    /// Index of a column by name.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name)
+    }
+}
+
+/// One respondent as exported.
+#[derive(Debug, Clone)]
+pub struct Respondent<'a> {
+    /// Pseudonymous pair id (`D07`).
+    pub pair_id: String,
+    /// Pseudonymous person id (`R12`).
+    pub person_id: String,
+    /// Side in the pair: A or B for members of complete pairs, else as answered.
+    pub side: Side,
+    /// `complete`, `singleton` or `conflict`.
+    pub pair_status: &'static str,
+    /// Answers.
+    pub answers: &'a Answers,
+}
+
+/// A complete pair.
+#[derive(Debug, Clone)]
+pub struct Dyad<'a> {
+    /// The side-A member.
+    pub a: Respondent<'a>,
+    /// The side-B member.
+    pub b: Respondent<'a>,
+    /// Sides were assigned arbitrarily (two "either" respondents).
+    pub arbitrary_order: bool,
+}
+
+/// The answer columns of a survey (no free text), in asking order.
+pub fn answer_fields(survey: &Survey) -> Vec<Field> {
+    let mut out = Vec::new();
+    for q in survey.questions() {
+        if !q.kind.in_answers() || q.kind.is_text() {
+            continue;
+        }
+        match &q.kind {
+            Kind::Single { options } => out.push(Field {
+                name: q.id.clone(),
+                title: q.text.clone(),
+                number: Some(q.number),
+                kind: FieldKind::Category(
+                    options
+                        .iter()
+                        .enumerate()
+                        .map(|(i, o)| (i as i64 + 1, o.label.clone()))
+                        .collect(),
+                ),
+            }),
+            Kind::Multiple { options } => {
+                for o in options {
+                    out.push(Field {
+                        name: format!("{}_{}", q.id, o.id),
+                        title: format!("{} [{}]", q.text, o.label),
+                        number: Some(q.number),
+                        kind: FieldKind::Flag,
+                    })
+                }
+            }
+            Kind::Rating { min, max, min_label, max_label } => out.push(Field {
+                name: q.id.clone(),
+                title: q.text.clone(),
+                number: Some(q.number),
+                kind: FieldKind::Integer {
+                    min: *min,
+                    max: *max,
+                    labels: vec![(*min, min_label.clone()), (*max, max_label.clone())],
+                },
+            }),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The cells of one respondent's answers, matching [`answer_fields`].
+pub fn answer_cells(survey: &Survey, answers: &Answers) -> Vec<String> {
+    let mut out = Vec::new();
+    for q in survey.questions() {
+        if !q.kind.in_answers() || q.kind.is_text() {
+            continue;
+        }
+        let a = answers.get(&q.id);
+        match &q.kind {
+            Kind::Single { options } => out.push(
+                a.and_then(Answer::as_text)
+                    .and_then(|id| options.iter().position(|o| o.id == id))
+                    .map(|i| (i + 1).to_string())
+                    .unwrap_or_default(),
+            ),
+            Kind::Multiple { options } => {
+                let sel = a.and_then(Answer::as_list);
+                for o in options {
+                    out.push(match sel {
+                        Some(s) if s.contains(&o.id) => "1".into(),
+                        Some(_) => "0".into(),
+                        None => String::new(),
+                    });
+                }
+            }
+            Kind::Rating { .. } => out.push(
+                a.and_then(Answer::as_int)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+            ),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn id_field(name: &str, title: &str) -> Field {
+    Field {
+        name: name.into(),
+        title: title.into(),
+        number: None,
+        kind: FieldKind::Text,
+    }
+}
+
+fn side_field(name: &str) -> Field {
+    Field {
+        name: name.into(),
+        title: "Side of the pair (A, B, or either when unpaired)".into(),
+        number: None,
+        kind: FieldKind::TextEnum(vec!["A".into(), "B".into(), "either".into()]),
+    }
+}
+
+fn suffixed(fields: &[Field], suffix: &str, who: &str) -> Vec<Field> {
+    fields
+        .iter()
+        .map(|f| Field {
+            name: format!("{}_{suffix}", f.name),
+            title: format!("{} ({who})", f.title),
+            number: f.number,
+            kind: f.kind.clone(),
+        })
+        .collect()
+}
+
+/// `individual`: one row per respondent.
+pub fn individual(survey: &Survey, people: &[Respondent<'_>]) -> Table {
+    let mut fields = vec![
+        id_field("pair_id", "Pseudonymous pair id"),
+        id_field("person_id", "Pseudonymous respondent id"),
+        side_field("side"),
+        Field {
+            name: "pair_status".into(),
+            title: "Linkage of the respondent's pair code".into(),
+            number: None,
+            kind: FieldKind::TextEnum(vec![
+                "complete".into(),
+                "singleton".into(),
+                "conflict".into(),
+            ]),
+        },
+    ];
+    fields.extend(answer_fields(survey));
+    let rows = people
+        .iter()
+        .map(|p| {
+            let mut r = vec![
+                p.pair_id.clone(),
+                p.person_id.clone(),
+                side_label(p.side).into(),
+                p.pair_status.into(),
+            ];
+            r.extend(answer_cells(survey, p.answers));
+            r
+        })
+        .collect();
+    Table {
+        name: "individual".into(),
+        fields,
+        rows,
+    }
+}
+
+fn side_label(s: Side) -> &'static str {
+    match s {
+        Side::A => "A",
+        Side::B => "B",
+        Side::Either => "either",
+    }
+}
+
+fn arbitrary_field() -> Field {
+    Field {
+        name: "order_arbitrary".into(),
+        title: "1 when both partners answered \"either\", so which is A is arbitrary".into(),
+        number: None,
+        kind: FieldKind::Flag,
+    }
+}
+
+/// `dyad`: one row per complete pair, answers for side A then the same for side B.
+pub fn dyad(survey: &Survey, dyads: &[Dyad<'_>]) -> Table {
+    let base = answer_fields(survey);
+    let mut fields = vec![
+        id_field("pair_id", "Pseudonymous pair id"),
+        arbitrary_field(),
+        id_field("person_id_A", "Pseudonymous id of the side-A respondent"),
+        id_field("person_id_B", "Pseudonymous id of the side-B respondent"),
+    ];
+    fields.extend(suffixed(&base, "A", "side A"));
+    fields.extend(suffixed(&base, "B", "side B"));
+    let rows = dyads
+        .iter()
+        .map(|d| {
+            let mut r = vec![
+                d.a.pair_id.clone(),
+                if d.arbitrary_order { "1" } else { "0" }.into(),
+                d.a.person_id.clone(),
+                d.b.person_id.clone(),
+            ];
+            r.extend(answer_cells(survey, d.a.answers));
+            r.extend(answer_cells(survey, d.b.answers));
+            r
+        })
+        .collect();
+    Table {
+        name: "dyad".into(),
+        fields,
+        rows,
+    }
+}
+
+/// `pairwise`: two rows per complete pair, the actor's answers (`_A`) beside the partner's
+/// (`_P`), `role_A` +1 when the actor is side A and -1 when side B.
+pub fn pairwise(survey: &Survey, dyads: &[Dyad<'_>]) -> Table {
+    let base = answer_fields(survey);
+    let mut fields = vec![
+        id_field("pair_id", "Pseudonymous pair id"),
+        id_field("person_id", "Pseudonymous id of the actor"),
+        id_field("partner_id", "Pseudonymous id of the partner"),
+        Field {
+            name: "role_A".into(),
+            title: "Actor's side: +1 side A, -1 side B".into(),
+            number: None,
+            kind: FieldKind::Integer {
+                min: -1,
+                max: 1,
+                labels: vec![(-1, "side B".into()), (1, "side A".into())],
+            },
+        },
+        arbitrary_field(),
+    ];
+    fields.extend(suffixed(&base, "A", "actor"));
+    fields.extend(suffixed(&base, "P", "partner"));
+    let mut rows = Vec::new();
+    for d in dyads {
+        for (actor, partner, role) in [(&d.a, &d.b, "1"), (&d.b, &d.a, "-1")] {
+            let mut r = vec![
+                actor.pair_id.clone(),
+                actor.person_id.clone(),
+                partner.person_id.clone(),
+                role.into(),
+                if d.arbitrary_order { "1" } else { "0" }.into(),
+            ];
+            r.extend(answer_cells(survey, actor.answers));
+            r.extend(answer_cells(survey, partner.answers));
+            rows.push(r);
+        }
+    }
+    Table {
+        name: "pairwise".into(),
+        fields,
+        rows,
+    }
+}
+
+/// `free_text`: every free-text and "Other" answer, one per row, redacted.
+pub fn free_text(survey: &Survey, people: &[Respondent<'_>]) -> Table {
+    let fields = vec![
+        id_field("pair_id", "Pseudonymous pair id"),
+        id_field("person_id", "Pseudonymous respondent id"),
+        side_field("side"),
+        id_field("question", "Question id (q14_other: text typed for \"Other\")"),
+        Field {
+            name: "number".into(),
+            title: "Question number".into(),
+            number: None,
+            kind: FieldKind::Integer {
+                min: 1,
+                max: survey.questions().map(|q| q.number as i64).max().unwrap_or(1),
+                labels: vec![],
+            },
+        },
+        id_field("text", "The answer, with e-mail addresses, URLs and phone numbers redacted"),
+    ];
+    let mut rows = Vec::new();
+    for p in people {
+        for q in survey.questions() {
+            let mut push = |key: &str, q: &Question| {
+                if let Some(Answer::Text(t)) = p.answers.get(key) {
+                    rows.push(vec![
+                        p.pair_id.clone(),
+                        p.person_id.clone(),
+                        side_label(p.side).into(),
+                        key.to_string(),
+                        q.number.to_string(),
+                        redact(t),
+                    ]);
+                }
+            };
+            if q.kind.is_text() {
+                push(&q.id, q);
+            }
+            if let Some(k) = q.other_key() {
+                push(&k, q);
+            }
+        }
+    }
+    Table {
+        name: "free_text".into(),
+        fields,
+        rows,
+    }
+}

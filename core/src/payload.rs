@@ -1,0 +1,306 @@
+//! Payloads: what is inside an envelope (envelope-v1, "Payload" and "Withdrawal request").
+//!
+//! [`ResponseDraft::build`] is the only way the browser (and the demo) makes a response, so
+//! normalisation, pruning, validation and the withdrawal tag happen in one place. The CLI
+//! parses with [`parse`] and checks with [`ResponsePayload::verify`].
+
+use crate::answers::Answers;
+use crate::branching::prune;
+use crate::code::{normalise_and_check, CodePattern};
+use crate::error::Error;
+use crate::hexfmt::{is_date, is_lower_hex};
+use crate::survey::{Side, Survey};
+use crate::validate::validate_response;
+use crate::withdrawal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// `format` of a response payload.
+pub const RESPONSE_FORMAT: &str = "plp-response/1";
+/// `format` of a withdrawal request payload.
+pub const WITHDRAWAL_FORMAT: &str = "plp-withdrawal/1";
+/// Largest plaintext accepted when opening (an envelope is at most 256 KiB of base64).
+pub const MAX_PAYLOAD_BYTES: usize = 192 * 1024;
+
+/// Which survey a response answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurveyRef {
+    /// Survey id.
+    pub id: String,
+    /// Survey version.
+    pub version: String,
+    /// SHA-256 of the survey definition bytes as published, hex.
+    pub sha256: String,
+}
+
+/// The respondent's consent as given in the browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consent {
+    /// Version of the information sheet shown.
+    pub information_sheet_version: String,
+    /// SHA-256 of the exact text shown, hex.
+    pub information_sheet_sha256: String,
+    /// Always `true`: submitting is consenting.
+    pub agreed: bool,
+    /// Date of consent, `YYYY-MM-DD`.
+    pub date: String,
+}
+
+/// A response payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponsePayload {
+    /// Always [`RESPONSE_FORMAT`].
+    pub format: String,
+    /// 32 hex digits drawn once per submission.
+    pub submission_id: String,
+    /// The survey answered.
+    pub survey: SurveyRef,
+    /// Consent given.
+    pub consent: Consent,
+    /// Normalised pair code.
+    pub code: String,
+    /// Withdrawal tag, 64 hex digits.
+    pub withdrawal_tag: String,
+    /// Answers by question id.
+    pub answers: Answers,
+}
+
+/// A withdrawal request payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawalPayload {
+    /// Always [`WITHDRAWAL_FORMAT`].
+    pub format: String,
+    /// 32 hex digits drawn once per request.
+    pub request_id: String,
+    /// Pair code, when the respondent gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Withdrawal tag of the memorable word.
+    pub withdrawal_tag: String,
+    /// Date of the request, `YYYY-MM-DD`.
+    pub date: String,
+}
+
+/// An opened payload of either kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// A survey response.
+    Response(Box<ResponsePayload>),
+    /// A request to withdraw.
+    Withdrawal(WithdrawalPayload),
+}
+
+#[derive(Deserialize)]
+struct FormatOnly<'a> {
+    #[serde(borrow)]
+    format: Option<&'a str>,
+}
+
+/// Parses plaintext into a payload, strictly: exact members, well-formed ids, tags and dates.
+pub fn parse(plaintext: &[u8]) -> Result<Payload, Error> {
+    if plaintext.len() > MAX_PAYLOAD_BYTES {
+        return Err(Error::TooLarge {
+            what: "payload",
+            size: plaintext.len(),
+            limit: MAX_PAYLOAD_BYTES,
+        });
+    }
+    let bad = |e: serde_json::Error| Error::Payload(e.to_string());
+    let head: FormatOnly<'_> = serde_json::from_slice(plaintext).map_err(bad)?;
+    match head.format {
+        Some(RESPONSE_FORMAT) => {
+            let p: ResponsePayload = serde_json::from_slice(plaintext).map_err(bad)?;
+            p.check_form()?;
+            Ok(Payload::Response(Box::new(p)))
+        }
+        Some(WITHDRAWAL_FORMAT) => {
+            let p: WithdrawalPayload = serde_json::from_slice(plaintext).map_err(bad)?;
+            p.check_form()?;
+            Ok(Payload::Withdrawal(p))
+        }
+        Some(other) => Err(Error::Payload(format!("unknown payload format `{other}`"))),
+        None => Err(Error::Payload("no `format` member".into())),
+    }
+}
+
+/// SHA-256 of bytes as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl ResponsePayload {
+    fn check_form(&self) -> Result<(), Error> {
+        let fail = |m: &str| Err(Error::Payload(m.to_string()));
+        if !is_lower_hex(&self.submission_id, 32) {
+            return fail("`submission_id` must be 32 lowercase hex digits");
+        }
+        if !is_lower_hex(&self.survey.sha256, 64) {
+            return fail("`survey.sha256` must be 64 lowercase hex digits");
+        }
+        if !is_lower_hex(&self.consent.information_sheet_sha256, 64) {
+            return fail("`consent.information_sheet_sha256` must be 64 lowercase hex digits");
+        }
+        if !self.consent.agreed {
+            return fail("`consent.agreed` is not true");
+        }
+        if !is_date(&self.consent.date) {
+            return fail("`consent.date` must be a date written YYYY-MM-DD");
+        }
+        if !withdrawal::is_tag(&self.withdrawal_tag) {
+            return fail("`withdrawal_tag` must be 64 lowercase hex digits");
+        }
+        Ok(())
+    }
+
+    /// Checks the payload against the survey it names: same survey and version, the
+    /// information sheet shown is this survey's, a valid code and valid answers.
+    pub fn verify(&self, survey: &Survey) -> Result<(), Error> {
+        if self.survey.id != survey.survey.id || self.survey.version != survey.survey.version {
+            return Err(Error::Payload(format!(
+                "payload names survey {} {}, but its SHA-256 belongs to {} {}",
+                self.survey.id, self.survey.version, survey.survey.id, survey.survey.version
+            )));
+        }
+        let sheet = &survey.information_sheet;
+        if self.consent.information_sheet_version != sheet.version
+            || self.consent.information_sheet_sha256 != sha256_hex(sheet.text.as_bytes())
+        {
+            return Err(Error::Payload(
+                "consent was given to an information sheet this survey does not have".into(),
+            ));
+        }
+        if self.code != crate::code::normalise(&self.code) {
+            return Err(Error::Payload("`code` is not normalised".into()));
+        }
+        validate_response(survey, &self.code, &self.answers).map_err(Error::Invalid)
+    }
+
+    /// The side of the pair, from the pairing question's answer.
+    pub fn side(&self, survey: &Survey) -> Option<Side> {
+        self.answers
+            .get(&survey.pairing.question)
+            .and_then(|a| a.as_text())
+            .and_then(|o| survey.side_for(o))
+    }
+}
+
+impl WithdrawalPayload {
+    fn check_form(&self) -> Result<(), Error> {
+        if !is_lower_hex(&self.request_id, 32) {
+            return Err(Error::Payload(
+                "`request_id` must be 32 lowercase hex digits".into(),
+            ));
+        }
+        if !withdrawal::is_tag(&self.withdrawal_tag) {
+            return Err(Error::Payload(
+                "`withdrawal_tag` must be 64 lowercase hex digits".into(),
+            ));
+        }
+        if !is_date(&self.date) {
+            return Err(Error::Payload("`date` must be written YYYY-MM-DD".into()));
+        }
+        if let Some(c) = &self.code {
+            if c.is_empty() || *c != crate::code::normalise(c) {
+                return Err(Error::Payload("`code` is not a normalised pair code".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds a withdrawal request from what the respondent typed.
+    pub fn build(
+        study_id: &str,
+        pattern: &str,
+        code: Option<&str>,
+        word: &str,
+        date: &str,
+        request_id: [u8; 16],
+    ) -> Result<Self, Error> {
+        let code = match code.map(str::trim).filter(|c| !c.is_empty()) {
+            Some(c) => Some(normalise_and_check(c, &CodePattern::new(pattern)?)?),
+            None => None,
+        };
+        if !is_date(date) {
+            return Err(Error::Payload(format!("`{date}` is not a YYYY-MM-DD date")));
+        }
+        Ok(WithdrawalPayload {
+            format: WITHDRAWAL_FORMAT.into(),
+            request_id: hex::encode(request_id),
+            code,
+            withdrawal_tag: withdrawal::tag(study_id, word)?,
+            date: date.into(),
+        })
+    }
+
+    /// The payload as JSON bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a payload always serialises")
+    }
+}
+
+/// What the browser has collected when the respondent presses submit.
+#[derive(Debug, Clone)]
+pub struct ResponseDraft<'a> {
+    /// The study the response is for (goes into the tag).
+    pub study_id: &'a str,
+    /// The survey answered.
+    pub survey: &'a Survey,
+    /// SHA-256 of the published survey bytes.
+    pub survey_sha256: &'a str,
+    /// Pair code as typed.
+    pub code: &'a str,
+    /// Memorable word as typed; only its tag is kept.
+    pub word: &'a str,
+    /// Answers collected.
+    pub answers: &'a Answers,
+    /// Today's date, `YYYY-MM-DD`.
+    pub date: &'a str,
+    /// 16 fresh random bytes.
+    pub submission_id: [u8; 16],
+}
+
+impl ResponseDraft<'_> {
+    /// Normalises, prunes, validates and builds the payload. Errors name every problem.
+    pub fn build(&self) -> Result<ResponsePayload, Error> {
+        let pattern = CodePattern::new(&self.survey.survey.code_pattern)?;
+        let code = normalise_and_check(self.code, &pattern);
+        let tag = withdrawal::tag(self.study_id, self.word);
+        let answers = prune(self.survey, self.answers).kept;
+        let code = code?;
+        let tag = tag?;
+        validate_response(self.survey, &code, &answers).map_err(Error::Invalid)?;
+        if !is_date(self.date) {
+            return Err(Error::Payload(format!("`{}` is not a YYYY-MM-DD date", self.date)));
+        }
+        let sheet = &self.survey.information_sheet;
+        Ok(ResponsePayload {
+            format: RESPONSE_FORMAT.into(),
+            submission_id: hex::encode(self.submission_id),
+            survey: SurveyRef {
+                id: self.survey.survey.id.clone(),
+                version: self.survey.survey.version.clone(),
+                sha256: self.survey_sha256.to_string(),
+            },
+            consent: Consent {
+                information_sheet_version: sheet.version.clone(),
+                information_sheet_sha256: sha256_hex(sheet.text.as_bytes()),
+                agreed: true,
+                date: self.date.to_string(),
+            },
+            code,
+            withdrawal_tag: tag,
+            answers,
+        })
+    }
+}
+
+impl ResponsePayload {
+    /// The payload as JSON bytes, members in the spec's order.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a payload always serialises")
+    }
+}
