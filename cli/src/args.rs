@@ -30,6 +30,8 @@ pub enum Command {
     Publish(PublishArgs),
     /// Open, check and store envelopes (files, folders, or the server's inbox).
     Ingest(IngestArgs),
+    /// Run the collection server: respondent app, study configuration, envelope inbox.
+    Serve(ServeArgs),
     /// Destroy a respondent's responses by their memorable word (before the lock only).
     Withdraw(WithdrawArgs),
     /// Mark the start of analysis: withdrawals are refused from then on. Irreversible.
@@ -148,6 +150,20 @@ pub struct PublishArgs {
 pub struct IngestArgs {
     /// Envelope files, folders of them, or files with one envelope per line.
     pub paths: Vec<PathBuf>,
+}
+
+/// `plp serve`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; loopback unless you say otherwise (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// The built respondent app to serve (`trunk build --release` writes it to dist/).
+    #[arg(long, value_name = "DIR")]
+    pub web: Option<PathBuf>,
+    /// Print method, path and status of each request to stderr (never addresses or agents).
+    #[arg(long)]
+    pub log: bool,
 }
 
 /// `plp withdraw`

@@ -9,6 +9,7 @@ mod commands;
 mod dataset;
 mod keyfile;
 mod pseudonyms;
+mod serve;
 mod store;
 mod study;
 

@@ -45,6 +45,12 @@ CREATE TABLE quarantine (
     reason TEXT NOT NULL,
     envelope BLOB NOT NULL
 );
+-- Envelopes destroyed by a withdrawal: their SHA-256 and submission id only, so the same
+-- envelope ingested again (a re-run, a retried upload) is not stored again.
+CREATE TABLE withdrawn (
+    envelope_sha256 TEXT PRIMARY KEY,
+    submission_id TEXT UNIQUE
+);
 CREATE TABLE withdrawal_requests (
     id INTEGER PRIMARY KEY,
     envelope_sha256 TEXT NOT NULL UNIQUE,

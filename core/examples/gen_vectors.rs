@@ -319,11 +319,7 @@ fn invalid_envelopes(case: &EnvelopeCase, other_key: &KeyPair) -> Vec<InvalidEnv
     relabelled.key_id = other_key.public().key_id().into();
 
     vec![
-        parse(
-            "extra-member",
-            object(&extra),
-            "unknown field `note`",
-        ),
+        parse("extra-member", object(&extra), "unknown field `note`"),
         parse("missing-member", object(&missing), "missing field `ct`"),
         parse(
             "duplicate-member",
@@ -481,7 +477,10 @@ fn escape_invisible(json: &str) -> String {
     for c in json.chars() {
         let invisible = !c.is_ascii()
             && (c.is_whitespace()
-                || matches!(c, '\u{00ad}' | '\u{200b}'..='\u{200f}' | '\u{2060}' | '\u{feff}'));
+                || matches!(
+                    c,
+                    '\u{00ad}' | '\u{200b}'..='\u{200f}' | '\u{2060}' | '\u{feff}'
+                ));
         if invisible {
             out.push_str(&format!("\\u{:04x}", c as u32));
         } else {
@@ -506,11 +505,7 @@ fn main() {
              of every envelope sealed with this ephemeral IKM.",
             ikm(RFC9180_IKM_E),
         ),
-        key_case(
-            "counting",
-            "ikm is the bytes 0x00 to 0x1f.",
-            counting(0x00),
-        ),
+        key_case("counting", "ikm is the bytes 0x00 to 0x1f.", counting(0x00)),
     ];
 
     let survey_bytes = br#"{"survey":{"id":"plp","version":"1.0"}}"#;
@@ -528,7 +523,10 @@ fn main() {
             ("q4", list(&["listening", "other"])),
             ("q4_other", text("Shadowing at board meetings")),
             ("q5", Answer::Int(4)),
-            ("q12", text("We met every month; it changed how I chair meetings.")),
+            (
+                "q12",
+                text("We met every month; it changed how I chair meetings."),
+            ),
         ]),
     );
     let response_unicode = response(
@@ -542,7 +540,10 @@ fn main() {
         answers(&[
             ("q3", text("senior_leader")),
             ("q5", Answer::Int(0)),
-            ("q12", text("Très utile — “quotes”, a \"backslash\\\" and 😀.\nNew line.")),
+            (
+                "q12",
+                text("Très utile — “quotes”, a \"backslash\\\" and 😀.\nNew line."),
+            ),
         ]),
     );
     let withdrawal = String::from_utf8(
@@ -615,7 +616,21 @@ fn main() {
             "plp-2026",
             "\u{85}blue\u{1680}moon\u{85}",
         ),
-        tag_case("zero-width-space-is-not-white-space", "plp-2026", "blue\u{200b}moon"),
+        tag_case(
+            "zero-width-space-is-not-white-space",
+            "plp-2026",
+            "blue\u{200b}moon",
+        ),
+        tag_case(
+            "unit-separator-is-not-white-space",
+            "plp-2026",
+            "blue\u{1f}moon",
+        ),
+        tag_case(
+            "byte-order-mark-is-not-white-space",
+            "plp-2026",
+            "\u{feff}blue moon",
+        ),
         tag_case("exactly-4", "plp-2026", " abcd "),
         tag_case("exactly-64", "plp-2026", &"Xy".repeat(32)),
     ];
@@ -637,7 +652,8 @@ fn main() {
 
     let doc = Vectors {
         description: Description {
-            about: "Test vectors for envelope-v1 (the sealed response format; see docs/format.md). \
+            about:
+                "Test vectors for envelope-v1 (the sealed response format; see docs/format.md). \
                     Made once by core/examples/gen_vectors.rs and checked by core/tests/vectors.rs \
                     (native) and core/tests/wasm_vectors.rs (wasm32). Hex is lowercase, base64url \
                     has no padding, all strings are UTF-8; a few invisible characters are written \
@@ -647,7 +663,8 @@ fn main() {
                    SerializePrivateKey writes it, clamped); public_key_b64url is how study.json \
                    carries the public key; key_id is the first 8 bytes of SHA-256(public key) \
                    as 16 hex digits.",
-            envelopes: "Sealing: HPKE SealBase to public_key_hex with info = info_hex (\"plp-envelope/1\" \
+            envelopes:
+                "Sealing: HPKE SealBase to public_key_hex with info = info_hex (\"plp-envelope/1\" \
                         0x00 study_id 0x00 key_id), aad empty, plaintext = the UTF-8 bytes of \
                         `plaintext`, and the ephemeral key pair DeriveKeyPair(ephemeral_ikm_hex), \
                         gives `enc` = expected_enc_b64url and exactly the bytes of \

@@ -29,16 +29,15 @@ pub fn visible_ids(survey: &Survey, answers: &Answers) -> Vec<String> {
 
 /// Whether one question is visible given the answers so far.
 pub fn is_visible(survey: &Survey, question_id: &str, answers: &Answers) -> bool {
-    visible_ids(survey, answers).iter().any(|id| id == question_id)
+    visible_ids(survey, answers)
+        .iter()
+        .any(|id| id == question_id)
 }
 
 /// The visible questions, in asking order.
 pub fn visible_questions<'s>(survey: &'s Survey, answers: &Answers) -> Vec<&'s Question> {
     let ids = visible_ids(survey, answers);
-    survey
-        .questions()
-        .filter(|q| ids.iter().any(|id| *id == q.id))
-        .collect()
+    survey.questions().filter(|q| ids.contains(&q.id)).collect()
 }
 
 pub(crate) fn holds(rule: &Rule, answers: &Answers, visible: &BTreeSet<&str>) -> bool {
@@ -87,7 +86,7 @@ pub fn prune(survey: &Survey, answers: &Answers) -> Pruned {
     let mut kept = Answers::new();
     let mut dropped = Vec::new();
     for q in survey.questions() {
-        let shown = visible.iter().any(|id| *id == q.id);
+        let shown = visible.contains(&q.id);
         if let Some(a) = answers.get(&q.id) {
             if shown {
                 kept.insert(q.id.clone(), a.clone());

@@ -53,8 +53,7 @@ pub fn check(s: &Survey) -> Vec<String> {
     if let Err(e) = CodePattern::new(&s.survey.code_pattern) {
         p.push(format!("[survey] code_pattern: {e}"));
     }
-    if s.information_sheet.version.trim().is_empty() || s.information_sheet.text.trim().is_empty()
-    {
+    if s.information_sheet.version.trim().is_empty() || s.information_sheet.text.trim().is_empty() {
         p.push("[information_sheet] needs a version and a text".into());
     }
     if s.sections.is_empty() {
@@ -128,19 +127,25 @@ pub fn check(s: &Survey) -> Vec<String> {
     check_pairing(s, &ids, &all, &mut p);
     for f in &s.survey.shared_facts {
         match ids.get(f.as_str()) {
-            None => p.push(format!("[survey] shared_facts names unknown question `{f}`")),
-            Some(&i) if !matches!(all[i].kind, Kind::Single { .. } | Kind::Multiple { .. }) => {
-                p.push(format!("[survey] shared fact {f} must be a choice question"))
-            }
+            None => p.push(format!(
+                "[survey] shared_facts names unknown question `{f}`"
+            )),
+            Some(&i) if !matches!(all[i].kind, Kind::Single { .. } | Kind::Multiple { .. }) => p
+                .push(format!(
+                    "[survey] shared fact {f} must be a choice question"
+                )),
             _ => {}
         }
     }
     for qi in &s.survey.quasi_identifiers {
         match ids.get(qi.as_str()) {
-            None => p.push(format!("[survey] quasi_identifiers names unknown question `{qi}`")),
-            Some(&i) if !matches!(all[i].kind, Kind::Single { .. } | Kind::Rating { .. }) => p.push(
-                format!("[survey] quasi-identifier {qi} must be a single-choice or rating question"),
-            ),
+            None => p.push(format!(
+                "[survey] quasi_identifiers names unknown question `{qi}`"
+            )),
+            Some(&i) if !matches!(all[i].kind, Kind::Single { .. } | Kind::Rating { .. }) => p
+                .push(format!(
+                    "[survey] quasi-identifier {qi} must be a single-choice or rating question"
+                )),
             _ => {}
         }
     }
@@ -165,7 +170,10 @@ fn check_kind(q: &Question, p: &mut Vec<String>) {
             let mut seen = BTreeSet::new();
             for o in options {
                 if o.id.is_empty() || o.label.trim().is_empty() {
-                    p.push(format!("question {} has an option without id or label", q.id));
+                    p.push(format!(
+                        "question {} has an option without id or label",
+                        q.id
+                    ));
                 }
                 if !seen.insert(&o.id) {
                     p.push(format!("question {}: duplicate option id `{}`", q.id, o.id));
@@ -294,8 +302,7 @@ fn check_rule(
             if rs.is_empty() {
                 p.push(format!("question {}: `all`/`any` with no rules", q.id));
             }
-            rs.iter()
-                .for_each(|r| check_rule(r, q, pos, all, ids, p));
+            rs.iter().for_each(|r| check_rule(r, q, pos, all, ids, p));
         }
     }
 }

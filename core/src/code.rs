@@ -20,7 +20,10 @@ pub struct CodePattern {
 impl CodePattern {
     /// Compiles a pattern; it is anchored at both ends whatever the author wrote.
     pub fn new(pattern: &str) -> Result<Self, Error> {
-        let anchored = format!("^(?:{})$", pattern.trim_start_matches('^').trim_end_matches('$'));
+        let anchored = format!(
+            "^(?:{})$",
+            pattern.trim_start_matches('^').trim_end_matches('$')
+        );
         let re = regex_lite::Regex::new(&anchored).map_err(|e| Error::CodePattern {
             pattern: pattern.to_string(),
             reason: e.to_string(),

@@ -89,11 +89,18 @@ pub fn datapackage(name: &str, title: &str, tables: &[&Table], preview: bool) ->
 /// Value labels of a field as `code=label` pairs.
 fn value_labels(f: &Field) -> Vec<(String, String)> {
     match &f.kind {
-        FieldKind::Category(codes) => codes.iter().map(|(v, l)| (v.to_string(), l.clone())).collect(),
-        FieldKind::Flag => vec![("0".into(), "not selected".into()), ("1".into(), "selected".into())],
-        FieldKind::Integer { labels, .. } => {
-            labels.iter().map(|(v, l)| (v.to_string(), l.clone())).collect()
-        }
+        FieldKind::Category(codes) => codes
+            .iter()
+            .map(|(v, l)| (v.to_string(), l.clone()))
+            .collect(),
+        FieldKind::Flag => vec![
+            ("0".into(), "not selected".into()),
+            ("1".into(), "selected".into()),
+        ],
+        FieldKind::Integer { labels, .. } => labels
+            .iter()
+            .map(|(v, l)| (v.to_string(), l.clone()))
+            .collect(),
         FieldKind::TextEnum(v) => v.iter().map(|x| (x.clone(), x.clone())).collect(),
         FieldKind::Text => vec![],
     }
@@ -192,7 +199,11 @@ pub fn setup_sps(tables: &[&Table]) -> String {
         for f in &t.fields {
             let fmt = match f.kind {
                 FieldKind::Text | FieldKind::TextEnum(_) => {
-                    if f.name == "text" { "A5000" } else { "A32" }
+                    if f.name == "text" {
+                        "A5000"
+                    } else {
+                        "A32"
+                    }
                 }
                 _ => "F8.0",
             };
@@ -207,7 +218,12 @@ pub fn setup_sps(tables: &[&Table]) -> String {
         let labelled: Vec<&Field> = t
             .fields
             .iter()
-            .filter(|f| matches!(f.kind, FieldKind::Category(_) | FieldKind::Flag | FieldKind::Integer { .. }))
+            .filter(|f| {
+                matches!(
+                    f.kind,
+                    FieldKind::Category(_) | FieldKind::Flag | FieldKind::Integer { .. }
+                )
+            })
             .filter(|f| !value_labels(f).is_empty())
             .collect();
         if !labelled.is_empty() {

@@ -86,7 +86,11 @@ pub fn pair_risks(pairs: &[(f64, f64)]) -> PairRisk {
     PairRisk {
         pairs: r.len(),
         max: r.iter().copied().fold(0.0, f64::max),
-        mean: if r.is_empty() { 0.0 } else { r.iter().sum::<f64>() / r.len() as f64 },
+        mean: if r.is_empty() {
+            0.0
+        } else {
+            r.iter().sum::<f64>() / r.len() as f64
+        },
     }
 }
 

@@ -58,8 +58,7 @@ pub fn is_study_id(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 63
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b
-            .iter()
+        && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
@@ -88,12 +87,14 @@ impl Envelope {
         let text = std::str::from_utf8(bytes)
             .map_err(|_| Error::Envelope("it is not UTF-8 text".into()))?;
         // serde would also fill the struct from a JSON array of five strings.
-        if !text.trim_start_matches([' ', '\t', '\n', '\r']).starts_with('{') {
+        if !text
+            .trim_start_matches([' ', '\t', '\n', '\r'])
+            .starts_with('{')
+        {
             return Err(Error::Envelope("it is not a JSON object".into()));
         }
-        let w: Wire<'_> = serde_json::from_str(text).map_err(|e| {
-            Error::Envelope(format!("it is not an envelope-v1 JSON object: {e}"))
-        })?;
+        let w: Wire<'_> = serde_json::from_str(text)
+            .map_err(|e| Error::Envelope(format!("it is not an envelope-v1 JSON object: {e}")))?;
         if w.format != ENVELOPE_FORMAT {
             return Err(Error::Envelope(format!(
                 "`format` is `{}`, expected `{ENVELOPE_FORMAT}`",
@@ -102,8 +103,7 @@ impl Envelope {
         }
         if !is_study_id(&w.study_id) {
             return Err(Error::Envelope(
-                "`study_id` must be 1-63 of a-z, 0-9 and -, starting with a letter or digit"
-                    .into(),
+                "`study_id` must be 1-63 of a-z, 0-9 and -, starting with a letter or digit".into(),
             ));
         }
         if !is_lower_hex(&w.key_id, 16) {

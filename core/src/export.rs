@@ -134,7 +134,12 @@ pub fn answer_fields(survey: &Survey) -> Vec<Field> {
                     })
                 }
             }
-            Kind::Rating { min, max, min_label, max_label } => out.push(Field {
+            Kind::Rating {
+                min,
+                max,
+                min_label,
+                max_label,
+            } => out.push(Field {
                 name: q.id.clone(),
                 title: q.text.clone(),
                 number: Some(q.number),
@@ -353,18 +358,28 @@ pub fn free_text(survey: &Survey, people: &[Respondent<'_>]) -> Table {
         id_field("pair_id", "Pseudonymous pair id"),
         id_field("person_id", "Pseudonymous respondent id"),
         side_field("side"),
-        id_field("question", "Question id (q14_other: text typed for \"Other\")"),
+        id_field(
+            "question",
+            "Question id (q14_other: text typed for \"Other\")",
+        ),
         Field {
             name: "number".into(),
             title: "Question number".into(),
             number: None,
             kind: FieldKind::Integer {
                 min: 1,
-                max: survey.questions().map(|q| q.number as i64).max().unwrap_or(1),
+                max: survey
+                    .questions()
+                    .map(|q| q.number as i64)
+                    .max()
+                    .unwrap_or(1),
                 labels: vec![],
             },
         },
-        id_field("text", "The answer, with e-mail addresses, URLs and phone numbers redacted"),
+        id_field(
+            "text",
+            "The answer, with e-mail addresses, URLs and phone numbers redacted",
+        ),
     ];
     let mut rows = Vec::new();
     for p in people {

@@ -2,7 +2,9 @@
 
 /// Whether `s` is exactly `len` lowercase hex digits.
 pub fn is_lower_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Whether `s` is a calendar date written `YYYY-MM-DD`.

@@ -38,4 +38,4 @@ pub use hexfmt::{is_date, is_lower_hex};
 pub use survey::{Side, Survey};
 
 /// The PLP evaluation survey shipped with plp (`core/surveys/plp.toml`).
-pub const PLP_SURVEY_TOML: &str = include_str!("../surveys/plp.toml.tmp");
+pub const PLP_SURVEY_TOML: &str = include_str!("../surveys/plp.toml");

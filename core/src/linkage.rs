@@ -65,7 +65,7 @@ pub fn link<K: Clone + Ord>(
         .map(|(code, mut members)| {
             members.sort_by(|x, y| x.0.cmp(&y.0));
             let (class, reason) = classify(members);
-            let unallocated = allocated.is_some_and(|list| !list.iter().any(|c| *c == code));
+            let unallocated = allocated.is_some_and(|list| !list.contains(&code));
             Group {
                 code,
                 class,
@@ -97,10 +97,30 @@ fn classify<K: Clone>(members: Vec<(K, Side)>) -> (Class<K>, String) {
             match (s1, s2) {
                 (A, B) => complete(k1, k2, false, "one respondent on each side"),
                 (B, A) => complete(k2, k1, false, "one respondent on each side"),
-                (A, Either) => complete(k1, k2, false, "side A, and an \"either\" respondent taking side B"),
-                (Either, A) => complete(k2, k1, false, "side A, and an \"either\" respondent taking side B"),
-                (B, Either) => complete(k2, k1, false, "side B, and an \"either\" respondent taking side A"),
-                (Either, B) => complete(k1, k2, false, "side B, and an \"either\" respondent taking side A"),
+                (A, Either) => complete(
+                    k1,
+                    k2,
+                    false,
+                    "side A, and an \"either\" respondent taking side B",
+                ),
+                (Either, A) => complete(
+                    k2,
+                    k1,
+                    false,
+                    "side A, and an \"either\" respondent taking side B",
+                ),
+                (B, Either) => complete(
+                    k2,
+                    k1,
+                    false,
+                    "side B, and an \"either\" respondent taking side A",
+                ),
+                (Either, B) => complete(
+                    k1,
+                    k2,
+                    false,
+                    "side B, and an \"either\" respondent taking side A",
+                ),
                 (Either, Either) => complete(
                     k1,
                     k2,
@@ -149,9 +169,21 @@ mod tests {
         assert_eq!(
             classes,
             vec![
-                Class::Complete { a: 2, b: 1, arbitrary_order: false },
-                Class::Complete { a: 4, b: 3, arbitrary_order: false },
-                Class::Complete { a: 5, b: 6, arbitrary_order: true },
+                Class::Complete {
+                    a: 2,
+                    b: 1,
+                    arbitrary_order: false
+                },
+                Class::Complete {
+                    a: 4,
+                    b: 3,
+                    arbitrary_order: false
+                },
+                Class::Complete {
+                    a: 5,
+                    b: 6,
+                    arbitrary_order: true
+                },
                 Class::Singleton(7),
                 Class::Conflict(vec![8, 9]),
                 Class::Conflict(vec![10, 11, 12]),

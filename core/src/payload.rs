@@ -205,7 +205,9 @@ impl WithdrawalPayload {
         }
         if let Some(c) = &self.code {
             if c.is_empty() || *c != crate::code::normalise(c) {
-                return Err(Error::Payload("`code` is not a normalised pair code".into()));
+                return Err(Error::Payload(
+                    "`code` is not a normalised pair code".into(),
+                ));
             }
         }
         Ok(())
@@ -274,7 +276,10 @@ impl ResponseDraft<'_> {
         let tag = tag?;
         validate_response(self.survey, &code, &answers).map_err(Error::Invalid)?;
         if !is_date(self.date) {
-            return Err(Error::Payload(format!("`{}` is not a YYYY-MM-DD date", self.date)));
+            return Err(Error::Payload(format!(
+                "`{}` is not a YYYY-MM-DD date",
+                self.date
+            )));
         }
         let sheet = &self.survey.information_sheet;
         Ok(ResponsePayload {

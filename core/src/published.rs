@@ -94,7 +94,10 @@ impl PublishedStudy {
         let config: PublishedStudy =
             serde_json::from_slice(study_json).map_err(|e| bad(e.to_string()))?;
         if config.format != STUDY_FORMAT {
-            return Err(bad(format!("format is `{}`, expected `{STUDY_FORMAT}`", config.format)));
+            return Err(bad(format!(
+                "format is `{}`, expected `{STUDY_FORMAT}`",
+                config.format
+            )));
         }
         if !is_study_id(&config.study_id) {
             return Err(bad("study_id is malformed".into()));

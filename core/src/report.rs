@@ -111,7 +111,11 @@ pub fn headline(i: &Input<'_>) -> Headline {
     let by_role = roles
         .iter()
         .map(|o| {
-            let c = i.people.iter().filter(|p| role_of(s, p) == Some(o.id.as_str())).count();
+            let c = i
+                .people
+                .iter()
+                .filter(|p| role_of(s, p) == Some(o.id.as_str()))
+                .count();
             RoleCount {
                 role: o.id.clone(),
                 label: o.label.clone(),
@@ -169,7 +173,11 @@ pub fn headline(i: &Input<'_>) -> Headline {
 /// The headline as plain text for the terminal.
 pub fn headline_text(h: &Headline) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "Responses: {} of {} invited ({}%)", h.responses, h.cohort, h.response_rate);
+    let _ = writeln!(
+        o,
+        "Responses: {} of {} invited ({}%)",
+        h.responses, h.cohort, h.response_rate
+    );
     for r in &h.by_role {
         let _ = writeln!(o, "  {}: {} ({}%)", r.label, r.count, r.percent);
     }
@@ -201,7 +209,11 @@ fn cell(n: usize, no_suppress: bool) -> String {
     }
 }
 
-const SIDES: [(Side, &str); 3] = [(Side::A, "Side A"), (Side::B, "Side B"), (Side::Either, "Unpaired, either")];
+const SIDES: [(Side, &str); 3] = [
+    (Side::A, "Side A"),
+    (Side::B, "Side B"),
+    (Side::Either, "Unpaired, either"),
+];
 
 fn group<'a>(i: &'a Input<'_>, side: Side) -> Vec<&'a Respondent<'a>> {
     i.people.iter().filter(|p| p.side == side).collect()
@@ -246,7 +258,9 @@ pub fn html(i: &Input<'_>) -> String {
     let _ = write!(
         o,
         "<script type=\"application/json\" id=\"headline\">{}</script>",
-        serde_json::to_string(&h).expect("headline serialises").replace('<', "\\u003c")
+        serde_json::to_string(&h)
+            .expect("headline serialises")
+            .replace('<', "\\u003c")
     );
     // Respondents.
     let _ = write!(
@@ -256,7 +270,13 @@ pub fn html(i: &Input<'_>) -> String {
         h.responses, h.cohort, h.response_rate
     );
     for r in &h.by_role {
-        let _ = write!(o, "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td></tr>", esc(&r.label), cell(r.count, i.no_suppress), r.percent);
+        let _ = write!(
+            o,
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td></tr>",
+            esc(&r.label),
+            cell(r.count, i.no_suppress),
+            r.percent
+        );
     }
     let _ = write!(
         o,
@@ -280,7 +300,7 @@ pub fn html(i: &Input<'_>) -> String {
     }
     let _ = write!(o, "</section>");
     paired_section(&mut o, i);
-    let _ = write!(o, "</main></body></html>\n");
+    let _ = writeln!(o, "</main></body></html>");
     o
 }
 
@@ -292,13 +312,29 @@ fn choice_table(o: &mut String, i: &Input<'_>, q: &Question) {
         "<figure><table><caption>Q{} {}{}</caption><thead><tr><th scope=\"col\">Answer</th>",
         q.number,
         esc(&q.text),
-        if multi { " (more than one answer allowed)" } else { "" }
+        if multi {
+            " (more than one answer allowed)"
+        } else {
+            ""
+        }
     );
     for (_, name) in SIDES {
         let _ = write!(o, "<th scope=\"col\">{name}</th>");
     }
-    let _ = write!(o, "<th scope=\"col\">All</th>{}</tr></thead><tbody>", if multi { "<th scope=\"col\">Share</th>" } else { "" });
-    let answered_all = i.people.iter().filter(|p| p.answers.contains_key(&q.id)).count();
+    let _ = write!(
+        o,
+        "<th scope=\"col\">All</th>{}</tr></thead><tbody>",
+        if multi {
+            "<th scope=\"col\">Share</th>"
+        } else {
+            ""
+        }
+    );
+    let answered_all = i
+        .people
+        .iter()
+        .filter(|p| p.answers.contains_key(&q.id))
+        .count();
     for opt in opts {
         let chose = |p: &Respondent<'_>| match p.answers.get(&q.id) {
             Some(Answer::Text(t)) => *t == opt.id,
@@ -313,7 +349,11 @@ fn choice_table(o: &mut String, i: &Input<'_>, q: &Question) {
         let all = i.people.iter().filter(|p| chose(p)).count();
         let _ = write!(o, "<td>{}</td>", cell(all, i.no_suppress));
         if multi {
-            let w = if answered_all == 0 { 0.0 } else { all as f64 * 100.0 / answered_all as f64 };
+            let w = if answered_all == 0 {
+                0.0
+            } else {
+                all as f64 * 100.0 / answered_all as f64
+            };
             let _ = write!(
                 o,
                 "<td><svg class=\"bar\" width=\"120\" height=\"12\" role=\"img\" aria-label=\"{w:.0}% of those answering\"><rect width=\"{:.1}\" height=\"12\" fill=\"#1d70b8\"></rect></svg></td>",
@@ -325,10 +365,20 @@ fn choice_table(o: &mut String, i: &Input<'_>, q: &Question) {
     let _ = write!(o, "</tbody></table></figure>");
 }
 
-const SCALE_COLOURS: [&str; 7] = ["#b2182b", "#ef8a62", "#fddbc7", "#e0e0e0", "#d1e5f0", "#67a9cf", "#2166ac"];
+const SCALE_COLOURS: [&str; 7] = [
+    "#b2182b", "#ef8a62", "#fddbc7", "#e0e0e0", "#d1e5f0", "#67a9cf", "#2166ac",
+];
 
 fn rating_chart(o: &mut String, i: &Input<'_>, q: &Question) {
-    let Kind::Rating { min, max, min_label, max_label } = &q.kind else { return };
+    let Kind::Rating {
+        min,
+        max,
+        min_label,
+        max_label,
+    } = &q.kind
+    else {
+        return;
+    };
     let values: Vec<i64> = (*min..=*max).collect();
     let k = values.len();
     let colour = |idx: usize| -> &str {
@@ -348,7 +398,11 @@ fn rating_chart(o: &mut String, i: &Input<'_>, q: &Question) {
                 *name,
                 values
                     .iter()
-                    .map(|v| g.iter().filter(|p| p.answers.get(&q.id).and_then(Answer::as_int) == Some(*v)).count())
+                    .map(|v| {
+                        g.iter()
+                            .filter(|p| p.answers.get(&q.id).and_then(Answer::as_int) == Some(*v))
+                            .count()
+                    })
                     .collect(),
             )
         })
@@ -356,7 +410,12 @@ fn rating_chart(o: &mut String, i: &Input<'_>, q: &Question) {
     let width: f64 = 520.0;
     let centre: f64 = 300.0;
     let row_h = 26.0;
-    let max_total = rows.iter().map(|(_, c)| c.iter().sum::<usize>()).max().unwrap_or(0).max(1) as f64;
+    let max_total = rows
+        .iter()
+        .map(|(_, c)| c.iter().sum::<usize>())
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
     let unit = (width - centre).min(centre - 90.0) / max_total;
     let height = row_h * rows.len() as f64 + 30.0;
     let _ = write!(
@@ -366,14 +425,37 @@ fn rating_chart(o: &mut String, i: &Input<'_>, q: &Question) {
     );
     for (r, (name, counts)) in rows.iter().enumerate() {
         let y = r as f64 * row_h + 4.0;
-        let _ = write!(o, "<text x=\"0\" y=\"{:.1}\" class=\"lbl\">{name}</text>", y + 15.0);
+        let _ = write!(
+            o,
+            "<text x=\"0\" y=\"{:.1}\" class=\"lbl\">{name}</text>",
+            y + 15.0
+        );
         // Negative values extend left of centre, neutral straddles it, positive extend right.
-        let neutral: f64 = values.iter().zip(counts).filter(|(v, _)| (**v as f64) == mid).map(|(_, c)| *c as f64).sum();
+        let neutral: f64 = values
+            .iter()
+            .zip(counts)
+            .filter(|(v, _)| (**v as f64) == mid)
+            .map(|(_, c)| *c as f64)
+            .sum();
         let mut left = centre - neutral * unit / 2.0;
-        let neg: Vec<(usize, usize)> = values.iter().enumerate().filter(|(_, v)| (**v as f64) < mid).map(|(j, _)| (j, counts[j])).collect();
+        let neg: Vec<(usize, usize)> = values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| (**v as f64) < mid)
+            .map(|(j, _)| (j, counts[j]))
+            .collect();
         for (j, c) in neg.iter().rev() {
             left -= *c as f64 * unit;
-            let _ = seg(o, left, y, *c as f64 * unit, colour(*j), *c, i.no_suppress, values[*j]);
+            let _ = seg(
+                o,
+                left,
+                y,
+                *c as f64 * unit,
+                colour(*j),
+                *c,
+                i.no_suppress,
+                values[*j],
+            );
         }
         let mut x = centre - neutral * unit / 2.0;
         for (j, v) in values.iter().enumerate() {
@@ -384,7 +466,11 @@ fn rating_chart(o: &mut String, i: &Input<'_>, q: &Question) {
             }
         }
     }
-    let _ = write!(o, "<line x1=\"{centre}\" x2=\"{centre}\" y1=\"0\" y2=\"{:.1}\" stroke=\"#0b0c0c\"></line>", height - 26.0);
+    let _ = write!(
+        o,
+        "<line x1=\"{centre}\" x2=\"{centre}\" y1=\"0\" y2=\"{:.1}\" stroke=\"#0b0c0c\"></line>",
+        height - 26.0
+    );
     let mut lx = 90.0;
     for (j, v) in values.iter().enumerate() {
         let _ = write!(o, "<rect x=\"{lx}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{}\"></rect><text x=\"{:.1}\" y=\"{:.1}\" class=\"lbl\">{v}</text>", height - 16.0, colour(j), lx + 15.0, height - 6.0);
@@ -394,7 +480,16 @@ fn rating_chart(o: &mut String, i: &Input<'_>, q: &Question) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn seg(o: &mut String, x: f64, y: f64, w: f64, fill: &str, count: usize, no_suppress: bool, value: i64) -> std::fmt::Result {
+fn seg(
+    o: &mut String,
+    x: f64,
+    y: f64,
+    w: f64,
+    fill: &str,
+    count: usize,
+    no_suppress: bool,
+    value: i64,
+) -> std::fmt::Result {
     if count == 0 {
         return Ok(());
     }
@@ -490,10 +585,18 @@ fn paired_section(o: &mut String, i: &Input<'_>) {
     if !p.agreement.is_empty() {
         let _ = write!(o, "<table><caption>Shared facts partners should agree on: percentage agreement and Cohen's kappa</caption><thead><tr><th scope=\"col\">Item</th><th scope=\"col\">Pairs</th><th scope=\"col\">Agreement</th><th scope=\"col\">Kappa</th></tr></thead><tbody>");
         for (item, a) in &p.agreement {
-            let (qid, opt) = item.split_once(':').map(|(q, o)| (q, Some(o))).unwrap_or((item.as_str(), None));
+            let (qid, opt) = item
+                .split_once(':')
+                .map(|(q, o)| (q, Some(o)))
+                .unwrap_or((item.as_str(), None));
             let q = s.question(qid).expect("fact from survey");
             let label = match opt {
-                Some(o) => format!("Q{} {}: {}", q.number, q.text, q.option(o).map(|x| x.label.as_str()).unwrap_or(o)),
+                Some(o) => format!(
+                    "Q{} {}: {}",
+                    q.number,
+                    q.text,
+                    q.option(o).map(|x| x.label.as_str()).unwrap_or(o)
+                ),
                 None => format!("Q{} {}", q.number, q.text),
             };
             let _ = write!(
@@ -502,7 +605,9 @@ fn paired_section(o: &mut String, i: &Input<'_>) {
                 esc(&label),
                 a.n,
                 pct((a.observed * a.n as f64).round() as usize, a.n),
-                a.kappa.map(|k| format!("{k:.2}")).unwrap_or_else(|| "undefined".into())
+                a.kappa
+                    .map(|k| format!("{k:.2}"))
+                    .unwrap_or_else(|| "undefined".into())
             );
         }
         let _ = write!(o, "</tbody></table>");

@@ -9,9 +9,30 @@ use crate::survey::{Kind, Survey};
 
 /// Words free-text answers are made of.
 const WORDS: &[&str] = &[
-    "partner", "meetings", "learning", "helpful", "time", "support", "trust", "career",
-    "listening", "sessions", "racism", "culture", "confidence", "openly", "shared", "monthly",
-    "teams", "coffee", "reflection", "honest", "valued", "busy", "progress", "inclusion",
+    "partner",
+    "meetings",
+    "learning",
+    "helpful",
+    "time",
+    "support",
+    "trust",
+    "career",
+    "listening",
+    "sessions",
+    "racism",
+    "culture",
+    "confidence",
+    "openly",
+    "shared",
+    "monthly",
+    "teams",
+    "coffee",
+    "reflection",
+    "honest",
+    "valued",
+    "busy",
+    "progress",
+    "inclusion",
 ];
 
 /// A source of random numbers.

@@ -117,7 +117,9 @@ impl PublicKey {
         ephemeral_randomness: [u8; 32],
     ) -> Result<Envelope, Error> {
         if !crate::envelope::is_study_id(study_id) {
-            return Err(Error::Envelope(format!("study id `{study_id}` is malformed")));
+            return Err(Error::Envelope(format!(
+                "study id `{study_id}` is malformed"
+            )));
         }
         let pk = <Suite as Kem>::PublicKey::from_bytes(&self.bytes)
             .map_err(|_| Error::Key("not a valid X25519 public key".into()))?;
@@ -155,7 +157,11 @@ pub struct KeyPair {
 
 impl std::fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "KeyPair {{ key_id: {}, secret: <redacted> }}", self.public.key_id)
+        write!(
+            f,
+            "KeyPair {{ key_id: {}, secret: <redacted> }}",
+            self.public.key_id
+        )
     }
 }
 

@@ -209,10 +209,10 @@ mod tests {
     fn kappa_matches_the_textbook_example() {
         // 20 yes/yes, 5 yes/no, 10 no/yes, 15 no/no: p_o = 0.7, p_e = 0.5, kappa = 0.4.
         let mut pairs = Vec::new();
-        pairs.extend(std::iter::repeat(("y", "y")).take(20));
-        pairs.extend(std::iter::repeat(("y", "n")).take(5));
-        pairs.extend(std::iter::repeat(("n", "y")).take(10));
-        pairs.extend(std::iter::repeat(("n", "n")).take(15));
+        pairs.extend(std::iter::repeat_n(("y", "y"), 20));
+        pairs.extend(std::iter::repeat_n(("y", "n"), 5));
+        pairs.extend(std::iter::repeat_n(("n", "y"), 10));
+        pairs.extend(std::iter::repeat_n(("n", "n"), 15));
         let a = cohen_kappa(&pairs);
         assert!(close(a.observed, 0.7) && close(a.expected, 0.5));
         assert!(close(a.kappa.unwrap(), 0.4));

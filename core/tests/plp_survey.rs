@@ -145,7 +145,10 @@ fn unanswered_branch_question_hides_its_branches() {
     let s = plp();
     let a = Answers::new();
     for id in ["q9", "q21", "q24", "q30", "q31", "q50", "q51"] {
-        assert!(!visible(&s, &a, id), "{id} shown before its branch question is answered");
+        assert!(
+            !visible(&s, &a, id),
+            "{id} shown before its branch question is answered"
+        );
     }
 }
 
@@ -154,7 +157,15 @@ fn changing_an_answer_drops_the_answers_it_hid() {
     let s = plp();
     let mut rng = SplitMix64(7);
     let fixed = answers(&[("q3", t("bme")), ("q8", t("yes"))]);
-    let mut a = walk(&s, &mut rng, &Style { answer_optional: 100, ..Style::default() }, &fixed);
+    let mut a = walk(
+        &s,
+        &mut rng,
+        &Style {
+            answer_optional: 100,
+            ..Style::default()
+        },
+        &fixed,
+    );
     assert!(a.contains_key("q9"));
     a.insert("q8".into(), t("no"));
     let pruned = prune(&s, &a);
@@ -235,7 +246,11 @@ max_label = "high"
 "#;
     let s = plp_core::check::from_toml(toml).unwrap();
     let y = answers(&[("role", t("y"))]);
-    assert_eq!(next_page(&s, &y, 0), Some(2), "page 2 should be skipped for y");
+    assert_eq!(
+        next_page(&s, &y, 0),
+        Some(2),
+        "page 2 should be skipped for y"
+    );
     assert_eq!(previous_page(&s, &y, 2), Some(0));
     let x = answers(&[("role", t("x"))]);
     assert_eq!(next_page(&s, &x, 0), Some(1));
@@ -272,9 +287,15 @@ fn multiple_choice_must_be_unique_and_in_option_order() {
     let o: Vec<String> = q14.kind.options().iter().map(|o| o.id.clone()).collect();
     a.insert("q14".into(), Answer::List(vec![o[0].clone(), o[0].clone()]));
     a.remove("q14_other");
-    assert!(validate_response(&s, "A", &a).unwrap_err().to_string().contains("twice"));
+    assert!(validate_response(&s, "A", &a)
+        .unwrap_err()
+        .to_string()
+        .contains("twice"));
     a.insert("q14".into(), Answer::List(vec![o[1].clone(), o[0].clone()]));
-    assert!(validate_response(&s, "A", &a).unwrap_err().to_string().contains("order"));
+    assert!(validate_response(&s, "A", &a)
+        .unwrap_err()
+        .to_string()
+        .contains("order"));
     a.insert("q14".into(), Answer::List(vec![o[0].clone(), o[1].clone()]));
     assert!(validate_response(&s, "A", &a).is_ok());
 }
@@ -315,7 +336,11 @@ fn published_json_round_trips_to_the_same_survey() {
     let json = plp_core::check::to_json(&s);
     let back = plp_core::check::from_json(&json).unwrap();
     assert_eq!(back, s);
-    assert_eq!(plp_core::check::to_json(&back), json, "canonical bytes are stable");
+    assert_eq!(
+        plp_core::check::to_json(&back),
+        json,
+        "canonical bytes are stable"
+    );
 }
 
 proptest! {

@@ -213,6 +213,7 @@ pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
     let quarantined = tx.execute("DELETE FROM quarantine", [])?;
     let requests = tx.execute("DELETE FROM withdrawal_requests", [])?;
     tx.execute("DELETE FROM pseudonyms", [])?;
+    tx.execute("DELETE FROM withdrawn", [])?;
     let at = now();
     set_meta(&tx, "identifiers_destroyed_at", &at)?;
     record(

@@ -8,6 +8,7 @@
 
 use super::{withdraw, Opened, TagKey};
 use crate::args::IngestArgs;
+use crate::serve::inbox::{Inbox, INBOX_FILE};
 use crate::store::{audit, Store};
 use crate::study::{now, INBOX_DIR};
 use anyhow::{bail, Context, Result};
@@ -121,12 +122,23 @@ pub struct Summary {
 /// `plp ingest`
 pub fn run(dir: Option<&Path>, a: &IngestArgs) -> Result<()> {
     let Opened { study, mut store } = super::open(dir)?;
+    if a.paths.is_empty() {
+        let db = study.path(INBOX_FILE);
+        let (sid, kid) = (&study.config.study_id, &study.config.key.key_id);
+        if let Some(inbox) = Inbox::open(&db, sid, kid)? {
+            let key = super::unlock(&study, None)?;
+            let summary = ingest_inbox(&mut store, sid, &key, inbox)?;
+            print_summary(&summary);
+            return Ok(());
+        }
+    }
     let (paths, from_inbox) = if a.paths.is_empty() {
+        // A folder of envelope files in place of the server's inbox database.
         let inbox = study.path(INBOX_DIR);
         if !inbox.is_dir() {
             bail!(
-                "no PATH given and the study has no inbox ({}); name the envelope files or folders to ingest",
-                inbox.display()
+                "no PATH given and the study has no inbox ({}; `plp serve` makes it); name the envelope files or folders to ingest",
+                study.path(INBOX_FILE).display()
             );
         }
         (vec![inbox], true)
@@ -150,12 +162,85 @@ pub fn run(dir: Option<&Path>, a: &IngestArgs) -> Result<()> {
     Ok(())
 }
 
+/// Ingests the server's inbox once: what had arrived when it starts, in arrival order.
+/// Each batch is deleted from the inbox after the store has committed it; a crash between
+/// the two leaves the batch in the inbox, and the next ingest finds it already stored
+/// (duplicates are recognised by the envelope's SHA-256).
+pub fn ingest_inbox(
+    store: &mut Store,
+    study_id: &str,
+    key: &KeyPair,
+    mut inbox: Inbox,
+) -> Result<Summary> {
+    let upto = inbox.last_seq()?;
+    let bar = progress(inbox.count(upto)?);
+    let summary = {
+        let inbox = std::cell::RefCell::new(&mut inbox);
+        let mut after = 0;
+        let mut page = std::collections::VecDeque::new();
+        let items = std::iter::from_fn(|| {
+            if page.is_empty() {
+                match inbox.borrow().page(after, upto, BATCH) {
+                    Ok(p) => page.extend(p),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            let p = page.pop_front()?;
+            after = p.seq;
+            bar.inc(1);
+            let bytes = if fingerprint(&p.envelope) == p.sha256 {
+                Ok(p.envelope)
+            } else {
+                Err("the inbox copy is damaged: its SHA-256 differs from its receipt".into())
+            };
+            Some(Ok(Item {
+                source: format!("{INBOX_FILE}#{}", p.seq),
+                sha256: p.sha256,
+                bytes,
+            }))
+        });
+        ingest_items(store, study_id, key, items, |shas| {
+            inbox.borrow_mut().remove(shas)
+        })?
+    };
+    bar.finish_and_clear();
+    inbox.checkpoint();
+    let later = inbox.count(i64::MAX)?;
+    if later > 0 {
+        eprintln!("note: {later} envelope(s) arrived during this ingest and wait in the inbox for the next");
+    }
+    Ok(summary)
+}
+
 /// Ingests envelope files into the store; the whole of ingest minus argument handling.
 pub fn ingest_files(
     store: &mut Store,
     study_id: &str,
     key: &KeyPair,
     files: &[PathBuf],
+) -> Result<Summary> {
+    let bar = progress(files.len() as u64);
+    let items = files.iter().flat_map(|f| {
+        let items = match read_items(f) {
+            Ok(v) => v.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        };
+        bar.inc(1);
+        items
+    });
+    let summary = ingest_items(store, study_id, key, items, |_| Ok(()))?;
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+/// Ingests envelopes into the store in batches of [`BATCH`], one transaction each, calling
+/// `committed` with the SHA-256 of each batch's envelopes once the store has committed it.
+pub fn ingest_items(
+    store: &mut Store,
+    study_id: &str,
+    key: &KeyPair,
+    items: impl IntoIterator<Item = Result<Item>>,
+    mut committed: impl FnMut(&[String]) -> Result<()>,
 ) -> Result<Summary> {
     let surveys = load_surveys(store)?;
     let tag_key = TagKey::new(key);
@@ -169,19 +254,22 @@ pub fn ingest_files(
         bail!("identifiers have been destroyed: this study takes no more envelopes");
     }
     let mut summary = Summary::default();
-    let bar = progress(files.len() as u64);
     let mut pending: Vec<Item> = Vec::with_capacity(BATCH);
-    for f in files {
-        for item in read_items(f)? {
-            pending.push(item);
-            if pending.len() >= BATCH {
-                commit_batch(store, &cx, &tag_key, locked, &mut pending, &mut summary)?;
-            }
+    let mut batch = |pending: &mut Vec<Item>, summary: &mut Summary| -> Result<()> {
+        let shas: Vec<String> = pending.iter().map(|i| i.sha256.clone()).collect();
+        commit_batch(store, &cx, &tag_key, locked, pending, summary)?;
+        if shas.is_empty() {
+            return Ok(());
         }
-        bar.inc(1);
+        committed(&shas)
+    };
+    for item in items {
+        pending.push(item?);
+        if pending.len() >= BATCH {
+            batch(&mut pending, &mut summary)?;
+        }
     }
-    commit_batch(store, &cx, &tag_key, locked, &mut pending, &mut summary)?;
-    bar.finish_and_clear();
+    batch(&mut pending, &mut summary)?;
     store.checkpoint()?;
     Ok(summary)
 }
@@ -246,7 +334,8 @@ fn known(tx: &Transaction<'_>, sha: &str) -> Result<bool> {
     let n: i64 = tx.query_row(
         "SELECT (SELECT COUNT(*) FROM responses WHERE envelope_sha256 = ?1)
               + (SELECT COUNT(*) FROM quarantine WHERE envelope_sha256 = ?1)
-              + (SELECT COUNT(*) FROM withdrawal_requests WHERE envelope_sha256 = ?1)",
+              + (SELECT COUNT(*) FROM withdrawal_requests WHERE envelope_sha256 = ?1)
+              + (SELECT COUNT(*) FROM withdrawn WHERE envelope_sha256 = ?1)",
         [sha],
         |r| r.get(0),
     )?;
@@ -294,7 +383,8 @@ fn record(
         Verdict::Response { payload, side } => {
             let dup: Option<i64> = tx
                 .query_row(
-                    "SELECT id FROM responses WHERE submission_id = ?1",
+                    "SELECT id FROM responses WHERE submission_id = ?1
+                     UNION ALL SELECT 0 FROM withdrawn WHERE submission_id = ?1",
                     [&payload.submission_id],
                     |r| r.get(0),
                 )

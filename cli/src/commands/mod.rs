@@ -30,6 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Key(KeyCmd::Check { file }) => setup::key_check(dir, file.as_deref()),
         Command::Publish(a) => setup::publish(dir, &a),
         Command::Ingest(a) => ingest::run(dir, &a),
+        Command::Serve(a) => crate::serve::run(dir, &a),
         Command::Withdraw(a) => withdraw::run(dir, &a),
         Command::Lock(a) => admin::lock(dir, a.yes),
         Command::Status(a) => admin::status(dir, a.json),

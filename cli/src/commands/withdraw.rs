@@ -51,11 +51,17 @@ pub fn find_people(
         .collect())
 }
 
-/// Deletes responses (secure_delete overwrites them) and returns how many.
+/// Deletes responses (secure_delete overwrites them) and returns how many. Their SHA-256 and
+/// submission id stay in `withdrawn`, so ingesting the same envelope again cannot undo this.
 pub fn destroy(tx: &Transaction<'_>, ids: &[i64]) -> Result<usize> {
     let mut n = 0;
     for id in ids {
         tx.execute("UPDATE responses SET superseded_by = NULL WHERE superseded_by = ?1", [id])?;
+        tx.execute(
+            "INSERT OR IGNORE INTO withdrawn(envelope_sha256, submission_id)
+             SELECT envelope_sha256, submission_id FROM responses WHERE id = ?1",
+            [id],
+        )?;
     }
     for id in ids {
         n += tx.execute("DELETE FROM responses WHERE id = ?1", params![id])?;
@@ -81,6 +87,11 @@ pub fn run(dir: Option<&Path>, a: &WithdrawArgs) -> Result<()> {
     };
     let tag = plp_core::withdrawal::tag(&study.config.study_id, &word)?;
     if let Some(locked) = store.locked_at()? {
+        if a.dry_run {
+            bail!(
+                "analysis began at {locked} (plp lock), so withdrawal is no longer possible. Dry run: nothing was recorded"
+            );
+        }
         let tx = store.tx()?;
         audit(&tx, "late_withdrawal_request", serde_json::json!({ "via": "plp withdraw" }))?;
         tx.commit()?;

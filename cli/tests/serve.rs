@@ -1,0 +1,400 @@
+//! `plp serve` over real HTTP on loopback: envelopes accepted into the inbox with a receipt,
+//! duplicates stored once, everything that is not an envelope for this study refused with a
+//! JSON error, security headers everywhere, `plp ingest` emptying the inbox, and nothing
+//! acknowledged lost when the server is killed mid-stream.
+
+#[path = "../benches/support/kit.rs"]
+mod kit;
+
+use kit::{
+    get, load_published, plp_ok, seal_response, seal_withdrawal, sha256_hex, Server, TestStudy,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+fn assert_security_headers(r: &kit::Resp) {
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{r:?}");
+    assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{r:?}");
+    assert_eq!(r.header("x-frame-options"), Some("DENY"), "{r:?}");
+    let csp = r.header("content-security-policy").expect("a CSP");
+    assert!(
+        csp.starts_with("default-src 'self'; script-src 'self' 'wasm-unsafe-eval'"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("frame-ancestors 'none'; base-uri 'none'"),
+        "{csp}"
+    );
+}
+
+fn assert_api_error(r: &kit::Resp, status: u16, mentions: &str) {
+    assert_eq!(
+        r.status,
+        status,
+        "{r:?} {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_security_headers(r);
+    let msg = r.json()["error"]
+        .as_str()
+        .expect("an error message")
+        .to_string();
+    assert!(
+        msg.contains(mentions),
+        "`{msg}` should mention `{mentions}`"
+    );
+}
+
+fn ingest(study: &TestStudy) -> String {
+    plp_ok(&["--study".as_ref(), study.dir.as_os_str(), "ingest".as_ref()])
+}
+
+/// The count on an outcome line of `plp ingest`.
+fn outcome(summary: &str, name: &str) -> u64 {
+    summary
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `{name}` line in\n{summary}"))
+}
+
+fn store_receipts(study: &TestStudy) -> Vec<String> {
+    let conn = rusqlite::Connection::open_with_flags(
+        study.dir.join("plp.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("store opens");
+    let mut stmt = conn
+        .prepare(
+            "SELECT envelope_sha256 FROM responses UNION ALL SELECT envelope_sha256 FROM withdrawal_requests",
+        )
+        .expect("query");
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).expect("rows");
+    rows.map(|r| r.expect("row")).collect()
+}
+
+#[test]
+fn accepts_envelopes_with_receipts_and_ingest_empties_the_inbox() {
+    let study = TestStudy::new("serve-ok");
+    let server = Server::start(&study.dir, &[]);
+
+    let health = get(server.addr, "/healthz");
+    assert_eq!(health.status, 200);
+    assert_eq!(health.header("cache-control"), Some("no-store"));
+    assert_security_headers(&health);
+
+    let published = load_published(server.addr);
+    assert_eq!(published.config.study_id, "serve-ok");
+    assert_eq!(
+        published.config.submission_url.as_deref(),
+        Some("/api/v1/envelopes")
+    );
+    assert_security_headers(&get(server.addr, "/study.json"));
+
+    let first = seal_response(&published, "serve-ok", 0);
+    let second = seal_response(&published, "serve-ok", 1);
+    let withdrawal = seal_withdrawal(&published, 7);
+    let mut conn = server.connect();
+
+    let r = conn.post_envelope(&first).expect("answered");
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_security_headers(&r);
+    let receipt = r.json()["receipt"].as_str().expect("receipt").to_string();
+    assert_eq!(receipt, sha256_hex(&first));
+    assert_eq!(
+        r.json()["short"].as_str(),
+        Some(plp_core::envelope::short_receipt(&first).as_str())
+    );
+
+    // The same bytes again, on the same keep-alive connection: 200, same receipt, stored once.
+    let again = conn.post_envelope(&first).expect("answered");
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json(), r.json());
+    assert_eq!(study.inbox(), vec![receipt.clone()]);
+
+    // A withdrawal request travels in the same envelope format.
+    for env in [&second, &withdrawal] {
+        let r = conn.post_envelope(env).expect("answered");
+        assert_eq!(r.status, 201);
+        assert_eq!(r.json()["receipt"].as_str(), Some(sha256_hex(env).as_str()));
+    }
+    let expected = vec![receipt, sha256_hex(&second), sha256_hex(&withdrawal)];
+    assert_eq!(study.inbox(), expected);
+
+    // Ingest while the server keeps running: it takes the inbox once and empties it.
+    let summary = ingest(&study);
+    assert_eq!(outcome(&summary, "accepted"), 2, "{summary}");
+    assert_eq!(outcome(&summary, "withdrawal: no match"), 1, "{summary}");
+    assert!(study.inbox().is_empty());
+    let mut stored = store_receipts(&study);
+    stored.sort();
+    let mut want = expected.clone();
+    want.sort();
+    assert_eq!(stored, want);
+
+    let summary = ingest(&study);
+    for name in ["accepted", "duplicate", "rejected", "withdrawal: no match"] {
+        assert_eq!(outcome(&summary, name), 0, "{summary}");
+    }
+
+    // The server still takes envelopes after an ingest, then stops cleanly on SIGTERM.
+    let third = seal_response(&published, "serve-ok", 2);
+    assert_eq!(conn.post_envelope(&third).expect("answered").status, 201);
+    drop(conn);
+    let status = server.terminate();
+    assert!(status.success(), "plp serve exited with {status}");
+    assert_eq!(study.inbox(), vec![sha256_hex(&third)]);
+}
+
+#[test]
+fn refuses_what_is_not_an_envelope_for_this_study() {
+    let study = TestStudy::new("serve-no");
+    let server = Server::start(&study.dir, &[]);
+    let published = load_published(server.addr);
+    let good = seal_response(&published, "serve-no", 0);
+    let mut conn = server.connect();
+
+    let r = conn
+        .post_envelope(b"{\"format\":\"plp-envelope/1\"}")
+        .expect("answered");
+    assert_api_error(&r, 400, "not a valid envelope");
+    let r = conn.post_envelope(b"not json at all").expect("answered");
+    assert_api_error(&r, 400, "not a valid envelope");
+    let r = conn.post_envelope(b"").expect("answered");
+    assert_api_error(&r, 400, "not a valid envelope");
+
+    // Sealed to this study's key, but for another study.
+    let other_study = seal_response(&published, "another-study", 0);
+    assert_api_error(
+        &conn.post_envelope(&other_study).expect("answered"),
+        422,
+        "another-study",
+    );
+
+    // Sealed for this study, but to another key.
+    let stranger = plp_core::seal::KeyPair::derive(kit::random::<32>());
+    let env = stranger
+        .public()
+        .seal("serve-no", b"{}", kit::random::<32>())
+        .expect("seals");
+    assert_ne!(env.key_id, published.config.key_id);
+    assert_api_error(
+        &conn.post_envelope(&env.to_json()).expect("answered"),
+        422,
+        "key",
+    );
+
+    // Wrong or missing content type.
+    for headers in [&[("Content-Type", "text/plain")][..], &[][..]] {
+        let r = conn
+            .request("POST", "/api/v1/envelopes", headers, &good)
+            .expect("answered");
+        assert_api_error(&r, 415, "application/json");
+    }
+    let r = conn
+        .request(
+            "POST",
+            "/api/v1/envelopes",
+            &[("Content-Type", "application/json; charset=utf-8")],
+            &good,
+        )
+        .expect("answered");
+    assert_eq!(r.status, 201, "a charset parameter is fine");
+
+    // Other methods and paths.
+    let r = conn
+        .request("GET", "/api/v1/envelopes", &[], b"")
+        .expect("answered");
+    assert_api_error(&r, 405, "POST");
+    assert_eq!(r.header("allow"), Some("POST"));
+    let r = conn
+        .request("GET", "/api/v2/nothing", &[], b"")
+        .expect("answered");
+    assert_api_error(&r, 404, "no such");
+    let r = conn
+        .request("GET", "/no-such-page", &[], b"")
+        .expect("answered");
+    assert_eq!(r.status, 404);
+    assert_security_headers(&r);
+
+    // Without --web: a page saying the app is not built, under the full CSP.
+    let page = get(server.addr, "/");
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-security-policy"), Some(CSP));
+    assert!(String::from_utf8_lossy(&page.body).contains("trunk build --release"));
+
+    // Nothing refused reached the inbox.
+    assert_eq!(study.inbox(), vec![sha256_hex(&good)]);
+}
+
+#[test]
+fn oversized_bodies_are_cut_off_not_read() {
+    let study = TestStudy::new("serve-big");
+    let server = Server::start(&study.dir, &[]);
+
+    // Declares 10 MB and sends a little: refused at once from the header.
+    let started = Instant::now();
+    let mut conn = server.connect();
+    conn.send_raw(
+        b"POST /api/v1/envelopes HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Content-Length: 10000000\r\n\r\n{\"format\":\"plp-envelope/1\",",
+    )
+    .expect("sent");
+    let r = conn.read().expect("answered without the rest of the body");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_api_error(&r, 413, "262144");
+
+    // No length declared (chunked): cut off once the limit is passed.
+    let mut conn = server.connect();
+    conn.send_raw(
+        b"POST /api/v1/envelopes HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Transfer-Encoding: chunked\r\n\r\n",
+    )
+    .expect("sent");
+    let chunk = [b"4000\r\n".as_slice(), &[b' '; 0x4000], b"\r\n"].concat();
+    for _ in 0..(300 * 1024 / 0x4000) {
+        if conn.send_raw(&chunk).is_err() {
+            break; // The server may already have answered and closed.
+        }
+    }
+    let r = conn.read().expect("answered");
+    assert_api_error(&r, 413, "262144");
+
+    // Just under the limit is read (and refused only for not being an envelope).
+    let mut conn = server.connect();
+    let body = vec![b' '; plp_core::envelope::MAX_ENVELOPE_BYTES];
+    let r = conn.post_envelope(&body).expect("answered");
+    assert_api_error(&r, 400, "not a valid envelope");
+    assert!(study.inbox().is_empty());
+}
+
+#[test]
+fn serves_the_built_app_with_its_inline_script_allowed() {
+    let study = TestStudy::new("serve-web");
+    let web = study.scratch("dist");
+    std::fs::create_dir_all(&web).expect("dist");
+    let boot = "import init from '/app.js'; await init('/app_bg.wasm');";
+    std::fs::write(
+        web.join("index.html"),
+        format!("<!doctype html><html><head><script type=\"module\">{boot}</script></head><body></body></html>"),
+    )
+    .expect("index");
+    std::fs::write(web.join("app_bg.wasm"), b"\0asm\x01\0\0\0").expect("wasm");
+    std::fs::write(web.join("study.json"), b"{\"stale\": true}").expect("a stale copy");
+    let server = Server::start(
+        &study.dir,
+        &["--web".as_ref(), web.as_os_str(), "--log".as_ref()],
+    );
+
+    let index = get(server.addr, "/");
+    assert_eq!(index.status, 200);
+    assert!(String::from_utf8_lossy(&index.body).contains(boot));
+    let csp = index.header("content-security-policy").expect("CSP");
+    use base64::Engine;
+    use sha2::Digest;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(boot));
+    assert!(
+        csp.contains(&format!(
+            "script-src 'self' 'wasm-unsafe-eval' 'sha256-{hash}';"
+        )),
+        "{csp}"
+    );
+
+    let wasm = get(server.addr, "/app_bg.wasm");
+    assert_eq!(wasm.status, 200);
+    assert_eq!(wasm.header("content-type"), Some("application/wasm"));
+    assert_security_headers(&wasm);
+    assert_eq!(get(server.addr, "/missing.js").status, 404);
+
+    // The study configuration is the server's own, not a stale file in the app folder.
+    load_published(server.addr);
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_envelope() {
+    let study = TestStudy::new("serve-crash");
+    let server = Server::start(&study.dir, &[]);
+    let published = load_published(server.addr);
+    const CLIENTS: usize = 4;
+    const PER_CLIENT: usize = 400;
+    let envelopes: Vec<Vec<Vec<u8>>> = (0..CLIENTS)
+        .map(|c| {
+            (0..PER_CLIENT)
+                .map(|i| seal_response(&published, "serve-crash", c * PER_CLIENT + i))
+                .collect()
+        })
+        .collect();
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let addr = server.addr;
+    let clients: Vec<_> = envelopes
+        .into_iter()
+        .map(|mine| {
+            let acked = acked.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut conn = kit::Conn::new(addr);
+                let mut sent = 0;
+                for env in &mine {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    sent += 1;
+                    match conn.post_envelope(env) {
+                        Ok(r) if r.status == 201 => {
+                            acked.lock().expect("lock").push(env.clone());
+                        }
+                        Ok(r) => panic!("unexpected {r:?}"),
+                        Err(_) => break, // killed
+                    }
+                }
+                sent
+            })
+        })
+        .collect();
+
+    // Kill it mid-stream, with requests in flight.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().expect("lock").len() < 300 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut server = server;
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
+    stop.store(true, Ordering::Relaxed);
+    let sent: usize = clients.into_iter().map(|c| c.join().expect("client")).sum();
+    let acked: Vec<Vec<u8>> = acked.lock().expect("lock").clone();
+    assert!(acked.len() >= 300, "only {} acknowledged", acked.len());
+    assert!(
+        acked.len() < CLIENTS * PER_CLIENT,
+        "the server was not killed mid-stream"
+    );
+
+    // Restarted on the same study: every acknowledged envelope is there, once.
+    let server = Server::start(&study.dir, &[]);
+    let inbox = study.inbox();
+    let distinct: std::collections::HashSet<_> = inbox.iter().collect();
+    assert_eq!(distinct.len(), inbox.len(), "an envelope stored twice");
+    assert!(inbox.len() <= sent);
+    for env in &acked {
+        let r = sha256_hex(env);
+        assert!(distinct.contains(&r), "acknowledged envelope {r} lost");
+    }
+    // Acknowledged envelopes sent again are recognised as already stored.
+    let mut conn = server.connect();
+    for env in acked.iter().step_by(50) {
+        assert_eq!(conn.post_envelope(env).expect("answered").status, 200);
+    }
+    assert_eq!(study.inbox().len(), inbox.len());
+}

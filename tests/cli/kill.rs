@@ -1,0 +1,98 @@
+//! A `plp ingest` killed mid-way (SIGKILL) leaves a consistent store: every envelope is
+//! recorded fully or not at all, the audit chain holds, and running the ingest again
+//! completes it with the committed envelopes counted as duplicates.
+
+use plp_tests::{open_read_only, plp_bin, sha256_hex, text, Respondent, TestStudy, PASSPHRASE};
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const N: usize = 3000;
+
+fn accepted_in_batches(s: &TestStudy) -> i64 {
+    s.audit()
+        .iter()
+        .filter(|(_, e, _)| e == "ingest_batch")
+        .map(|(_, _, d)| d["accepted"].as_i64().expect("accepted is a number"))
+        .sum()
+}
+
+#[test]
+fn killed_ingest_leaves_a_consistent_store_and_resumes() {
+    let s = TestStudy::new("plp-kill");
+    let roles = ["bme", "senior_leader", "both"];
+    let mut lines = Vec::with_capacity(N * 3000);
+    let mut shas = Vec::with_capacity(N);
+    for i in 0..N {
+        // Codes AA..ZZ give distinct pair codes; words are distinct, so nobody supersedes.
+        let code = format!("{}{}", (b'A' + (i / 26 % 26) as u8) as char, (b'A' + (i % 26) as u8) as char);
+        let r = Respondent::new(&code, roles[i % 3], &format!("word number {i}"))
+            .seed(i as u64)
+            .answer("q8", text(if i % 2 == 0 { "yes" } else { "no" }));
+        let env = s.respond(&r);
+        shas.push(sha256_hex(&env));
+        lines.extend_from_slice(&env);
+        lines.push(b'\n');
+    }
+    let file = s.write("all.jsonl", &lines);
+
+    let mut child = Command::new(plp_bin())
+        .arg("--study")
+        .arg(&s.dir)
+        .arg("ingest")
+        .arg(&file)
+        .env("PLP_PASSPHRASE", PASSPHRASE)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("plp ingest starts");
+    let db_path = s.dir.join("plp.sqlite");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("child status") {
+            panic!("ingest finished ({status}) before it could be killed; make N larger");
+        }
+        let batches: i64 = open_read_only(&db_path)
+            .query_row("SELECT COUNT(*) FROM audit WHERE event = 'ingest_batch'", [], |r| r.get(0))
+            .expect("audit readable while ingesting");
+        if batches >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no batch committed within 20 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL sent");
+    let status = child.wait().expect("child reaped");
+    assert!(!status.success(), "ingest was not killed: {status}");
+
+    // Consistent: the rows are exactly the committed batches', and the chain holds.
+    let committed = s.count("SELECT COUNT(*) FROM responses");
+    assert!(committed > 0 && (committed as usize) < N, "{committed} rows after the kill");
+    assert_eq!(committed, accepted_in_batches(&s), "rows differ from the audited batches");
+    s.plp(&["audit", "--verify"]).ok();
+
+    // The same ingest again completes it.
+    let out = s.ingest(&[&file]).ok();
+    let sum = out.summary();
+    assert_eq!(sum.duplicate as i64, committed, "{}", out.stdout);
+    assert_eq!(sum.accepted as i64, N as i64 - committed, "{}", out.stdout);
+    assert_eq!((sum.rejected, sum.superseded), (0, 0), "{}", out.stdout);
+    assert_eq!(s.count("SELECT COUNT(*) FROM responses"), N as i64);
+    assert_eq!(accepted_in_batches(&s), N as i64);
+    let stored: BTreeMap<String, i64> = {
+        let db = s.db();
+        let mut stmt = db
+            .prepare("SELECT envelope_sha256, COUNT(*) FROM responses GROUP BY envelope_sha256")
+            .expect("query");
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("rows");
+        rows.collect::<Result<_, _>>().expect("read")
+    };
+    assert_eq!(stored.len(), N);
+    for sha in &shas {
+        assert_eq!(stored.get(sha), Some(&1), "envelope {sha} not stored exactly once");
+    }
+    s.plp(&["audit", "--verify"]).ok();
+}
