@@ -96,8 +96,9 @@ pub enum Payload {
 
 #[derive(Deserialize)]
 struct FormatOnly<'a> {
+    /// `Cow` so a format written with JSON escapes (`plp-response\/1`) still reads.
     #[serde(borrow)]
-    format: Option<&'a str>,
+    format: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// Parses plaintext into a payload, strictly: exact members, well-formed ids, tags and dates.
@@ -110,8 +111,11 @@ pub fn parse(plaintext: &[u8]) -> Result<Payload, Error> {
         });
     }
     let bad = |e: serde_json::Error| Error::Payload(e.to_string());
+    if plaintext.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Error::Payload("it is not a JSON object".into()));
+    }
     let head: FormatOnly<'_> = serde_json::from_slice(plaintext).map_err(bad)?;
-    match head.format {
+    match head.format.as_deref() {
         Some(RESPONSE_FORMAT) => {
             let p: ResponsePayload = serde_json::from_slice(plaintext).map_err(bad)?;
             p.check_form()?;
@@ -307,5 +311,18 @@ impl ResponsePayload {
     /// The payload as JSON bytes, members in the spec's order.
     pub fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a payload always serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_format_and_non_objects() {
+        let w = br#"{"format":"plp-withdrawal\/1","request_id":"00112233445566778899aabbccddeeff","withdrawal_tag":"0000000000000000000000000000000000000000000000000000000000000000","date":"2026-01-02"}"#;
+        assert!(matches!(parse(w), Ok(Payload::Withdrawal(_))));
+        assert!(parse(br#"["plp-withdrawal/1"]"#).is_err());
+        assert!(parse(br#"{"format":"plp-other/1"}"#).is_err());
     }
 }

@@ -91,6 +91,9 @@ impl PublishedStudy {
                 limit: MAX_STUDY_JSON_BYTES,
             });
         }
+        if study_json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(bad("study.json is not a JSON object".into()));
+        }
         let config: PublishedStudy =
             serde_json::from_slice(study_json).map_err(|e| bad(e.to_string()))?;
         if config.format != STUDY_FORMAT {
