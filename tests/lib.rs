@@ -33,7 +33,10 @@ pub fn plp_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test binary knows its own path");
-        let mut dir = exe.parent().expect("the test binary is in a folder").to_path_buf();
+        let mut dir = exe
+            .parent()
+            .expect("the test binary is in a folder")
+            .to_path_buf();
         if dir.ends_with("deps") {
             dir.pop();
         }
@@ -84,7 +87,8 @@ impl Output {
     #[track_caller]
     pub fn ok(self) -> Self {
         assert_eq!(
-            self.code, 0,
+            self.code,
+            0,
             "`plp {}` failed with {}\n--- stdout\n{}--- stderr\n{}",
             self.args.join(" "),
             self.code,
@@ -99,7 +103,8 @@ impl Output {
     #[track_caller]
     pub fn fails_with(self, needles: &[&str]) -> Self {
         assert_eq!(
-            self.code, 1,
+            self.code,
+            1,
             "`plp {}` should exit 1, got {}\n--- stdout\n{}--- stderr\n{}",
             self.args.join(" "),
             self.code,
@@ -114,7 +119,10 @@ impl Output {
             self.args.join(" "),
             self.stderr
         );
-        assert!(line.starts_with("plp: error: "), "unexpected stderr: {line}");
+        assert!(
+            line.starts_with("plp: error: "),
+            "unexpected stderr: {line}"
+        );
         self.assert_mentions(needles);
         self
     }
@@ -124,14 +132,19 @@ impl Output {
     #[track_caller]
     pub fn fails_listing(self, needles: &[&str]) -> Self {
         assert_eq!(
-            self.code, 1,
+            self.code,
+            1,
             "`plp {}` should exit 1, got {}\n--- stdout\n{}--- stderr\n{}",
             self.args.join(" "),
             self.code,
             self.stdout,
             self.stderr
         );
-        assert!(self.stderr.starts_with("plp: error: "), "unexpected stderr: {}", self.stderr);
+        assert!(
+            self.stderr.starts_with("plp: error: "),
+            "unexpected stderr: {}",
+            self.stderr
+        );
         self.assert_mentions(needles);
         self
     }
@@ -168,7 +181,7 @@ impl Output {
             .unwrap_or_else(|| panic!("no count in row `{line}`"))
     }
 
-    /// All counts of the ingest summary, by row label up to its first space or `:`.
+    /// Every count of the ingest summary table.
     pub fn summary(&self) -> Summary {
         Summary {
             accepted: self.count("accepted"),
@@ -313,7 +326,12 @@ impl Respondent {
     pub fn answers(&self, survey: &Survey) -> Answers {
         let mut fixed = self.fixed.clone();
         fixed.insert("q3".into(), Answer::Text(self.role.clone()));
-        walk(survey, &mut SplitMix64(self.seed), &Style::default(), &fixed)
+        walk(
+            survey,
+            &mut SplitMix64(self.seed),
+            &Style::default(),
+            &fixed,
+        )
     }
 }
 
@@ -460,12 +478,20 @@ impl TestStudy {
             .expect("audit table");
         let rows = stmt
             .query_map([], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
             })
             .expect("query runs");
         rows.map(|r| {
             let (seq, event, detail) = r.expect("row reads");
-            (seq, event, serde_json::from_str(&detail).expect("detail is JSON"))
+            (
+                seq,
+                event,
+                serde_json::from_str(&detail).expect("detail is JSON"),
+            )
         })
         .collect()
     }
@@ -477,14 +503,19 @@ impl TestStudy {
 
     /// The payload a respondent's browser would build (normalised, pruned, validated).
     pub fn payload(&self, r: &Respondent) -> ResponsePayload {
-        let answers = r.answers(self.survey());
+        self.payload_with(r, &r.answers(self.survey()))
+    }
+
+    /// The payload the browser builds from these answers (the respondent's own are not
+    /// walked: for many respondents, reuse a few walks).
+    pub fn payload_with(&self, r: &Respondent, answers: &Answers) -> ResponsePayload {
         ResponseDraft {
             study_id: &self.published.config.study_id,
             survey: self.survey(),
             survey_sha256: self.survey_sha256(),
             code: &r.code,
             word: &r.word,
-            answers: &answers,
+            answers,
             date: &r.date,
             submission_id: random::<16>(),
         }
@@ -550,7 +581,11 @@ impl TestStudy {
     pub fn store_bytes(&self) -> Vec<(String, Vec<u8>)> {
         ["plp.sqlite", "plp.sqlite-wal"]
             .iter()
-            .filter_map(|n| std::fs::read(self.dir.join(n)).ok().map(|b| (n.to_string(), b)))
+            .filter_map(|n| {
+                std::fs::read(self.dir.join(n))
+                    .ok()
+                    .map(|b| (n.to_string(), b))
+            })
             .collect()
     }
 }

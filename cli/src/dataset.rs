@@ -103,7 +103,11 @@ pub fn load(
         let mut stmt = store.conn.prepare(sql)?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            let person_key: String = if destroyed { r.get(0)? } else { r.get::<_, i64>(0)?.to_string() };
+            let person_key: String = if destroyed {
+                r.get(0)?
+            } else {
+                r.get::<_, i64>(0)?.to_string()
+            };
             let link_key: String = r.get(1)?;
             let side: String = r.get(2)?;
             let env: Vec<u8> = r.get(3)?;
@@ -117,7 +121,13 @@ pub fn load(
             let plain = key.open(&Envelope::parse(&env)?)?;
             if destroyed {
                 let rec: Record = serde_json::from_slice(&plain)?;
-                raw.push((rec.pair_id, rec.person_id.clone(), side_of(&rec.side), rec.answers, Some(rec.person_id)));
+                raw.push((
+                    rec.pair_id,
+                    rec.person_id.clone(),
+                    side_of(&rec.side),
+                    rec.answers,
+                    Some(rec.person_id),
+                ));
             } else {
                 let Payload::Response(p) = parse(&plain)? else {
                     bail!("stored response {person_key} is not a response payload");
@@ -144,7 +154,11 @@ pub fn load(
         } else {
             get_or_assign(&tx, "pair", &g.code, n_groups)?
         };
-        let mut add = |i: usize, side: Side, status: &'static str, people: &mut Vec<Person>| -> Result<usize> {
+        let mut add = |i: usize,
+                       side: Side,
+                       status: &'static str,
+                       people: &mut Vec<Person>|
+         -> Result<usize> {
             let person_id = match &raw[i].4 {
                 Some(p) => p.clone(),
                 None => get_or_assign(&tx, "person", &raw[i].1, n_people)?,
@@ -160,10 +174,18 @@ pub fn load(
             Ok(people.len() - 1)
         };
         let (members, arbitrary) = match &g.class {
-            Class::Complete { a, b, arbitrary_order } => {
+            Class::Complete {
+                a,
+                b,
+                arbitrary_order,
+            } => {
                 let ia = add(*a, Side::A, "complete", &mut people)?;
                 let ib = add(*b, Side::B, "complete", &mut people)?;
-                pairs.push(Pair { a: ia, b: ib, arbitrary_order: *arbitrary_order });
+                pairs.push(Pair {
+                    a: ia,
+                    b: ib,
+                    arbitrary_order: *arbitrary_order,
+                });
                 (vec![ia, ib], *arbitrary_order)
             }
             Class::Singleton(i) => (vec![add(*i, sides[*i], "singleton", &mut people)?], false),
@@ -179,7 +201,10 @@ pub fn load(
             pair_id,
             class: g.class.name(),
             reason: g.reason.clone(),
-            members: members.iter().map(|&i| people[i].person_id.clone()).collect(),
+            members: members
+                .iter()
+                .map(|&i| people[i].person_id.clone())
+                .collect(),
             unallocated_code: g.unallocated,
             arbitrary_order: arbitrary,
         });
@@ -199,7 +224,11 @@ pub fn load(
     }
     pairs.sort_by(|x, y| sorted[x.a].pair_id.cmp(&sorted[y.a].pair_id));
     reports.sort_by(|x, y| x.pair_id.cmp(&y.pair_id));
-    Ok(Dataset { people: sorted, pairs, groups: reports })
+    Ok(Dataset {
+        people: sorted,
+        pairs,
+        groups: reports,
+    })
 }
 
 impl Dataset {

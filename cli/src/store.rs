@@ -104,7 +104,10 @@ impl Store {
     /// Creates a new store; fails if the file exists.
     pub fn create(path: &Path, study_id: &str, key_id: &str) -> Result<Store> {
         if path.exists() {
-            bail!("{} already exists; refusing to overwrite a store", path.display());
+            bail!(
+                "{} already exists; refusing to overwrite a store",
+                path.display()
+            );
         }
         let conn = Connection::open(path)
             .with_context(|| format!("cannot create the store {}", path.display()))?;
@@ -118,9 +121,16 @@ impl Store {
             ("key_id", key_id),
             ("audit_head", GENESIS),
         ] {
-            tx.execute("INSERT INTO meta(key, value) VALUES (?1, ?2)", params![k, v])?;
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)",
+                params![k, v],
+            )?;
         }
-        audit(&tx, "store_created", serde_json::json!({ "study_id": study_id, "key_id": key_id }))?;
+        audit(
+            &tx,
+            "store_created",
+            serde_json::json!({ "study_id": study_id, "key_id": key_id }),
+        )?;
         tx.commit()?;
         Ok(store)
     }
@@ -211,10 +221,13 @@ fn chain_hash(prev: &str, seq: i64, at: &str, event: &str, detail: &str) -> Stri
 /// Appends an audit event inside the caller's transaction, chained to the previous one.
 /// Details must never hold a memorable word, a pair code or answers.
 pub fn audit(tx: &Transaction<'_>, event: &str, detail: serde_json::Value) -> Result<()> {
-    let prev: String = tx.query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| {
+    let prev: String =
+        tx.query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| {
+            r.get(0)
+        })?;
+    let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit", [], |r| {
         r.get(0)
     })?;
-    let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit", [], |r| r.get(0))?;
     let at = crate::study::now();
     let detail = detail.to_string();
     let hash = chain_hash(&prev, seq, &at, event, &detail);
@@ -264,18 +277,23 @@ pub fn audit_events(conn: &Connection) -> Result<Vec<AuditEvent>> {
 pub fn verify_audit(conn: &Connection) -> Result<Vec<String>> {
     let events = audit_events(conn)?;
     let head: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| r.get(0))
+        .query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| {
+            r.get(0)
+        })
         .optional()?;
     let mut problems = Vec::new();
     let mut prev = GENESIS.to_string();
-    for (i, e) in events.iter().enumerate() {
-        let expected_seq = i as i64 + 1;
+    let mut expected_seq = 1;
+    for e in &events {
+        // Compared with the event before, not with the position, so one deleted event is
+        // reported once rather than shifting every later one.
         if e.seq != expected_seq {
             problems.push(format!(
                 "event {expected_seq} is missing (found {} in its place)",
                 e.seq
             ));
         }
+        expected_seq = e.seq + 1;
         if e.prev_hash != prev {
             problems.push(format!(
                 "event {} does not follow the event before it (prev_hash differs)",
@@ -292,9 +310,8 @@ pub fn verify_audit(conn: &Connection) -> Result<Vec<String>> {
         prev = e.hash.clone();
     }
     if head.as_deref() != Some(prev.as_str()) {
-        problems.push(
-            "the newest events are missing: the chain ends before the recorded head".into(),
-        );
+        problems
+            .push("the newest events are missing: the chain ends before the recorded head".into());
     }
     Ok(problems)
 }

@@ -78,8 +78,9 @@ impl Study {
         }
         let text = std::fs::read_to_string(&cfg_path)
             .with_context(|| format!("cannot read {}", cfg_path.display()))?;
-        let config: StudyConfig = toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{} is not a valid study file: {e}", cfg_path.display()))?;
+        let config: StudyConfig = toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!("{} is not a valid study file: {e}", cfg_path.display())
+        })?;
         let survey_path = dir.join(SURVEY_FILE);
         let survey_text = std::fs::read_to_string(&survey_path)
             .with_context(|| format!("cannot read {}", survey_path.display()))?;

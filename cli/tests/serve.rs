@@ -144,6 +144,24 @@ fn accepts_envelopes_with_receipts_and_ingest_empties_the_inbox() {
         assert_eq!(outcome(&summary, name), 0, "{summary}");
     }
 
+    // As if an ingest had crashed after the store committed and before the inbox was
+    // emptied: the rows are back, and the next ingest recognises them and removes them.
+    {
+        let conn = rusqlite::Connection::open(study.dir.join("inbox.sqlite")).expect("inbox");
+        for env in [&first, &second, &withdrawal] {
+            conn.execute(
+                "INSERT INTO envelopes(sha256, envelope) VALUES (?1, ?2)",
+                rusqlite::params![sha256_hex(env), env],
+            )
+            .expect("put back");
+        }
+    }
+    let summary = ingest(&study);
+    assert_eq!(outcome(&summary, "accepted"), 0, "{summary}");
+    assert_eq!(outcome(&summary, "duplicate"), 3, "{summary}");
+    assert!(study.inbox().is_empty());
+    assert_eq!(store_receipts(&study).len(), 3);
+
     // The server still takes envelopes after an ingest, then stops cleanly on SIGTERM.
     let third = seal_response(&published, "serve-ok", 2);
     assert_eq!(conn.post_envelope(&third).expect("answered").status, 201);
@@ -384,6 +402,11 @@ fn sigkill_loses_no_acknowledged_envelope() {
     // Restarted on the same study: every acknowledged envelope is there, once.
     let server = Server::start(&study.dir, &[]);
     let inbox = study.inbox();
+    eprintln!(
+        "killed after {} acknowledged of {sent} sent; {} in the inbox after restart",
+        acked.len(),
+        inbox.len()
+    );
     let distinct: std::collections::HashSet<_> = inbox.iter().collect();
     assert_eq!(distinct.len(), inbox.len(), "an envelope stored twice");
     assert!(inbox.len() <= sent);

@@ -10,7 +10,9 @@ fn destroy_identifiers_after_the_lock() {
         Respondent::new("A", "bme", "first person"),
         Respondent::new("A", "senior_leader", "second person"),
         Respondent::new("B", "both", "third person").date("2026-03-01"),
-        Respondent::new("B", "both", "third person").date("2026-03-05").seed(3),
+        Respondent::new("B", "both", "third person")
+            .date("2026-03-05")
+            .seed(3),
     ];
     let envs: Vec<Vec<u8>> = people.iter().map(|r| s.respond(r)).collect();
     let paths: Vec<_> = envs
@@ -26,7 +28,8 @@ fn destroy_identifiers_after_the_lock() {
     assert_eq!(macs.len(), 4);
 
     // Not before the lock.
-    s.plp(&["destroy-identifiers", "--yes"]).fails_with(&["not locked", "plp lock"]);
+    s.plp(&["destroy-identifiers", "--yes"])
+        .fails_with(&["not locked", "plp lock"]);
     assert_eq!(s.count("SELECT COUNT(*) FROM responses"), 4);
     s.plp(&["lock", "--yes"]).ok();
     // Not without confirmation.
@@ -34,7 +37,11 @@ fn destroy_identifiers_after_the_lock() {
     assert_eq!(s.count("SELECT COUNT(*) FROM responses"), 4);
 
     let out = s.plp(&["destroy-identifiers", "--yes"]).ok();
-    assert!(out.stdout.contains("3 pseudonymised record(s) kept"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("3 pseudonymised record(s) kept"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(s.count("SELECT COUNT(*) FROM responses"), 0);
     assert_eq!(s.count("SELECT COUNT(*) FROM quarantine"), 0);
     assert_eq!(s.count("SELECT COUNT(*) FROM withdrawal_requests"), 0);
@@ -48,10 +55,16 @@ fn destroy_identifiers_after_the_lock() {
     let files = s.store_bytes();
     for (name, bytes) in &files {
         for mac in &macs {
-            assert!(!contains_bytes(bytes, mac.as_bytes()), "a tag MAC is still in {name}");
+            assert!(
+                !contains_bytes(bytes, mac.as_bytes()),
+                "a tag MAC is still in {name}"
+            );
         }
         for env in &envs {
-            assert!(!contains_bytes(bytes, ct_of(env).as_bytes()), "an envelope is still in {name}");
+            assert!(
+                !contains_bytes(bytes, ct_of(env).as_bytes()),
+                "an envelope is still in {name}"
+            );
         }
     }
     let (_, event, detail) = s.audit().pop().expect("event");
@@ -65,10 +78,17 @@ fn destroy_identifiers_after_the_lock() {
         serde_json::from_str(&s.plp(&["status", "--json"]).ok().stdout).expect("JSON");
     assert_eq!(st["accepted"], 3, "{st:#}");
     assert!(st["identifiers_destroyed_at"].is_string());
-    s.plp(&["withdraw", "--word", "first person"])
-        .fails_with(&["identifiers were destroyed", "withdrawal by word is impossible"]);
-    s.plp(&["destroy-identifiers", "--yes"]).fails_with(&["already destroyed"]);
-    let late = s.write("late.json", &s.respond(&Respondent::new("C", "bme", "after all")));
-    s.ingest(&[&late]).fails_with(&["identifiers have been destroyed"]);
+    s.plp(&["withdraw", "--word", "first person"]).fails_with(&[
+        "identifiers were destroyed",
+        "withdrawal by word is impossible",
+    ]);
+    s.plp(&["destroy-identifiers", "--yes"])
+        .fails_with(&["already destroyed"]);
+    let late = s.write(
+        "late.json",
+        &s.respond(&Respondent::new("C", "bme", "after all")),
+    );
+    s.ingest(&[&late])
+        .fails_with(&["identifiers have been destroyed"]);
     s.plp(&["audit", "--verify"]).ok();
 }

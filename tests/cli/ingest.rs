@@ -12,7 +12,13 @@ fn quarantine(s: &TestStudy) -> BTreeMap<String, (String, i64)> {
         .prepare("SELECT source, reason, length(envelope) FROM quarantine")
         .expect("quarantine table");
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
         .expect("query");
     rows.map(|r| {
         let (source, reason, len) = r.expect("row");
@@ -48,7 +54,10 @@ fn every_outcome_is_counted_and_every_rejection_quarantined_with_its_reason() {
 
     let fresh = || s.payload(&Respondent::new("C", "bme", "paper boat"));
     files.push(("02-truncated.json", ok1[..ok1.len() / 2].to_vec()));
-    files.push(("03-wrong-study.json", s.seal_for("plp-elsewhere", &fresh().to_json())));
+    files.push((
+        "03-wrong-study.json",
+        s.seal_for("plp-elsewhere", &fresh().to_json()),
+    ));
     let stranger = KeyPair::derive(random::<32>());
     let foreign = stranger
         .public()
@@ -56,10 +65,16 @@ fn every_outcome_is_counted_and_every_rejection_quarantined_with_its_reason() {
         .expect("sealed")
         .to_json();
     files.push(("04-wrong-key.json", foreign.clone()));
-    files.push(("05-relabelled-key.json", with_member(&foreign, "key_id", s.key_id.clone().into())));
+    files.push((
+        "05-relabelled-key.json",
+        with_member(&foreign, "key_id", s.key_id.clone().into()),
+    ));
     let mut ct = b64_decode("ct", &plp_tests::ct_of(&ok3)).expect("ct");
     ct[10] ^= 0x01;
-    files.push(("06-flipped-ct.json", with_member(&ok3, "ct", b64_encode(&ct).into())));
+    files.push((
+        "06-flipped-ct.json",
+        with_member(&ok3, "ct", b64_encode(&ct).into()),
+    ));
     // A sound envelope padded past the limit: parsing it would accept it, so a rejection
     // proves it was never parsed.
     let mut big = s.respond(&Respondent::new("D", "bme", "big envelope"));
@@ -67,24 +82,42 @@ fn every_outcome_is_counted_and_every_rejection_quarantined_with_its_reason() {
     files.push(("07-oversized.json", big));
 
     // Payloads that fail validation, built by hand as a tampered browser would.
-    let mut hidden = serde_json::to_value(s.payload(&Respondent::new("E", "bme", "hidden q9").answer("q8", text("no"))))
-        .expect("payload JSON");
+    let mut hidden = serde_json::to_value(
+        s.payload(&Respondent::new("E", "bme", "hidden q9").answer("q8", text("no"))),
+    )
+    .expect("payload JSON");
     let q9 = survey.question("q9").expect("q9");
-    let q9_answer = plp_core::sample::answer(&q9.kind, &mut plp_core::sample::SplitMix64(1), &Default::default())
-        .expect("q9 takes an answer");
+    let q9_answer = plp_core::sample::answer(
+        &q9.kind,
+        &mut plp_core::sample::SplitMix64(1),
+        &Default::default(),
+    )
+    .expect("q9 takes an answer");
     hidden["answers"]["q9"] = serde_json::to_value(&q9_answer).expect("JSON");
-    files.push(("08-hidden-question.json", s.seal(&serde_json::to_vec(&hidden).expect("JSON"))));
+    files.push((
+        "08-hidden-question.json",
+        s.seal(&serde_json::to_vec(&hidden).expect("JSON")),
+    ));
     let mut range = serde_json::to_value(s.payload(&Respondent::new("F", "bme", "out of range")))
         .expect("payload JSON");
     range["answers"]["q64"] = 9.into();
-    files.push(("09-out-of-range.json", s.seal(&serde_json::to_vec(&range).expect("JSON"))));
+    files.push((
+        "09-out-of-range.json",
+        s.seal(&serde_json::to_vec(&range).expect("JSON")),
+    ));
     let mut unknown = serde_json::to_value(fresh()).expect("payload JSON");
     unknown["survey"]["sha256"] = sha256_hex(b"a survey this study never published").into();
-    files.push(("10-unknown-survey.json", s.seal(&serde_json::to_vec(&unknown).expect("JSON"))));
+    files.push((
+        "10-unknown-survey.json",
+        s.seal(&serde_json::to_vec(&unknown).expect("JSON")),
+    ));
     files.push(("11-duplicate-bytes.json", ok1.clone()));
     files.push(("12-duplicate-submission.json", s.seal(&p2.to_json())));
     files.push(("13-not-a-payload.json", s.seal(b"hello")));
-    files.push(("14-extra-member.json", with_member(&ok3, "note", "hi".into())));
+    files.push((
+        "14-extra-member.json",
+        with_member(&ok3, "note", "hi".into()),
+    ));
 
     for (name, bytes) in &files {
         s.write(&format!("in/{name}"), bytes);
@@ -97,31 +130,59 @@ fn every_outcome_is_counted_and_every_rejection_quarantined_with_its_reason() {
         "{}",
         out.stdout
     );
-    assert_eq!((sum.withdrawn, sum.no_match, sum.ambiguous, sum.late), (0, 0, 0, 0));
+    assert_eq!(
+        (sum.withdrawn, sum.no_match, sum.ambiguous, sum.late),
+        (0, 0, 0, 0)
+    );
 
     let q = quarantine(&s);
     assert_eq!(q.len(), 11, "{q:#?}");
     let expect = [
         ("02-truncated.json", "malformed envelope"),
-        ("03-wrong-study.json", "sealed for study `plp-elsewhere`, but this study is `plp-ingest`"),
+        (
+            "03-wrong-study.json",
+            "sealed for study `plp-elsewhere`, but this study is `plp-ingest`",
+        ),
         ("04-wrong-key.json", "sealed to key"),
         ("05-relabelled-key.json", "authentication failed"),
         ("06-flipped-ct.json", "authentication failed"),
-        ("07-oversized.json", "over the envelope limit of 262144; not read"),
-        ("08-hidden-question.json", "Q9 (q9): answered, but the question is hidden by branching"),
-        ("09-out-of-range.json", "Q64 (q64): 9 is outside the scale 1 to 5"),
+        (
+            "07-oversized.json",
+            "over the envelope limit of 262144; not read",
+        ),
+        (
+            "08-hidden-question.json",
+            "Q9 (q9): answered, but the question is hidden by branching",
+        ),
+        (
+            "09-out-of-range.json",
+            "Q64 (q64): 9 is outside the scale 1 to 5",
+        ),
         ("10-unknown-survey.json", "unknown survey version"),
         ("13-not-a-payload.json", "malformed payload"),
         ("14-extra-member.json", "unknown field `note`"),
     ];
     for (name, reason) in expect {
-        let (got, _) = q.get(name).unwrap_or_else(|| panic!("{name} not quarantined: {q:#?}"));
-        assert!(got.contains(reason), "{name}: reason `{got}` lacks `{reason}`");
+        let (got, _) = q
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} not quarantined: {q:#?}"));
+        assert!(
+            got.contains(reason),
+            "{name}: reason `{got}` lacks `{reason}`"
+        );
     }
     assert!(q["04-wrong-key.json"].0.contains(&s.key_id));
-    assert!(q["04-wrong-key.json"].0.contains(stranger.public().key_id()));
-    assert_eq!(q["07-oversized.json"].1, 0, "the oversized file was stored, so it was read");
-    assert!(q["02-truncated.json"].1 > 0, "a rejected envelope is kept in quarantine");
+    assert!(q["04-wrong-key.json"]
+        .0
+        .contains(stranger.public().key_id()));
+    assert_eq!(
+        q["07-oversized.json"].1, 0,
+        "the oversized file was stored, so it was read"
+    );
+    assert!(
+        q["02-truncated.json"].1 > 0,
+        "a rejected envelope is kept in quarantine"
+    );
 
     // The accepted rows: code normalised, side from q3, exact bytes, SHA-256 of the bytes.
     let db = s.db();
@@ -129,37 +190,73 @@ fn every_outcome_is_counted_and_every_rejection_quarantined_with_its_reason() {
         .prepare("SELECT code, side, state, envelope_sha256, envelope, survey_sha256 FROM responses ORDER BY id")
         .expect("responses");
     let rows: Vec<(String, String, String, String, Vec<u8>, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
         .expect("query")
         .collect::<Result<_, _>>()
         .expect("rows");
-    let got: Vec<(&str, &str, &str)> = rows.iter().map(|r| (r.0.as_str(), r.1.as_str(), r.2.as_str())).collect();
-    assert_eq!(got, [("A", "a", "accepted"), ("A", "b", "accepted"), ("B", "either", "accepted")]);
+    let got: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| (r.0.as_str(), r.1.as_str(), r.2.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("A", "a", "accepted"),
+            ("A", "b", "accepted"),
+            ("B", "either", "accepted")
+        ]
+    );
     for (row, env) in rows.iter().zip([&ok1, &ok2, &ok3]) {
         assert_eq!(&row.4, env);
         assert_eq!(row.3, sha256_hex(env));
         assert_eq!(row.5, s.survey_sha256());
     }
-    let tags: i64 = s.count("SELECT COUNT(DISTINCT tag_mac) FROM responses WHERE length(tag_mac) = 64");
+    let tags: i64 =
+        s.count("SELECT COUNT(DISTINCT tag_mac) FROM responses WHERE length(tag_mac) = 64");
     assert_eq!(tags, 3, "tags are stored keyed, one per word");
     let raw_tag = plp_core::withdrawal::tag(&s.study_id, "Sunflower").expect("tag");
-    assert_eq!(s.count(&format!("SELECT COUNT(*) FROM responses WHERE tag_mac = '{raw_tag}'")), 0, "the raw tag is never stored");
+    assert_eq!(
+        s.count(&format!(
+            "SELECT COUNT(*) FROM responses WHERE tag_mac = '{raw_tag}'"
+        )),
+        0,
+        "the raw tag is never stored"
+    );
 
     // The audit log records the batch and each rejection, without plaintext.
     let audit = s.audit();
-    let batches: Vec<_> = audit.iter().filter(|(_, e, _)| e == "ingest_batch").collect();
+    let batches: Vec<_> = audit
+        .iter()
+        .filter(|(_, e, _)| e == "ingest_batch")
+        .collect();
     assert_eq!(batches.len(), 1);
     assert_eq!(batches[0].2["accepted"], 3);
     assert_eq!(batches[0].2["rejected"], 11);
     assert_eq!(audit.iter().filter(|(_, e, _)| e == "rejected").count(), 11);
     for (_, _, d) in &audit {
         let d = d.to_string();
-        assert!(!d.contains("Sunflower") && !d.contains("\"A\""), "audit detail leaks: {d}");
+        assert!(
+            !d.contains("Sunflower") && !d.contains("\"A\""),
+            "audit detail leaks: {d}"
+        );
     }
 
     // Running the same ingest again changes nothing: every envelope is known.
     let again = s.ingest(&[&s.root().join("in")]).ok().summary();
-    assert_eq!((again.accepted, again.duplicate, again.rejected), (0, 16, 0), "{again:?}");
+    assert_eq!(
+        (again.accepted, again.duplicate, again.rejected),
+        (0, 16, 0),
+        "{again:?}"
+    );
     assert_eq!(s.count("SELECT COUNT(*) FROM responses"), 3);
     assert_eq!(s.count("SELECT COUNT(*) FROM quarantine"), 11);
     s.plp(&["audit", "--verify"]).ok();
@@ -171,7 +268,9 @@ fn resubmission_keeps_the_newest_and_marks_the_others_superseded() {
     let person = |date: &str| Respondent::new("G", "bme", "Blue  Moon").date(date);
     let first = s.respond(&person("2026-03-01"));
     let second = s.respond(&person("2026-03-03").seed(2));
-    let out = s.ingest(&[&s.write("r1.json", &first), &s.write("r2.json", &second)]).ok();
+    let out = s
+        .ingest(&[&s.write("r1.json", &first), &s.write("r2.json", &second)])
+        .ok();
     let sum = out.summary();
     assert_eq!((sum.accepted, sum.superseded), (2, 1), "{}", out.stdout);
     let state = |env: &[u8]| -> (String, Option<i64>) {
@@ -185,14 +284,22 @@ fn resubmission_keeps_the_newest_and_marks_the_others_superseded() {
     };
     let id = |env: &[u8]| -> i64 {
         s.db()
-            .query_row("SELECT id FROM responses WHERE envelope_sha256 = ?1", [sha256_hex(env)], |r| r.get(0))
+            .query_row(
+                "SELECT id FROM responses WHERE envelope_sha256 = ?1",
+                [sha256_hex(env)],
+                |r| r.get(0),
+            )
             .expect("row")
     };
     assert_eq!(state(&first), ("superseded".into(), Some(id(&second))));
     assert_eq!(state(&second), ("accepted".into(), None));
 
     // A third submission later (word typed differently, same normalised word).
-    let third = s.respond(&Respondent::new(" g ", "bme", "blue moon").date("2026-03-05").seed(3));
+    let third = s.respond(
+        &Respondent::new(" g ", "bme", "blue moon")
+            .date("2026-03-05")
+            .seed(3),
+    );
     let sum = s.ingest(&[&s.write("r3.json", &third)]).ok().summary();
     assert_eq!((sum.accepted, sum.superseded), (1, 1));
     assert_eq!(state(&second), ("superseded".into(), Some(id(&third))));
@@ -209,12 +316,21 @@ fn resubmission_keeps_the_newest_and_marks_the_others_superseded() {
     let other_word = s.respond(&Respondent::new("G", "bme", "another word"));
     let partner = s.respond(&Respondent::new("G", "senior_leader", "blue moon"));
     let sum = s
-        .ingest(&[&s.write("r4.json", &other_word), &s.write("r5.json", &partner)])
+        .ingest(&[
+            &s.write("r4.json", &other_word),
+            &s.write("r5.json", &partner),
+        ])
         .ok()
         .summary();
     assert_eq!((sum.accepted, sum.superseded), (2, 0));
-    assert_eq!(s.count("SELECT COUNT(*) FROM responses WHERE state = 'accepted'"), 3);
-    assert_eq!(s.count("SELECT COUNT(*) FROM responses WHERE state = 'superseded'"), 3);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM responses WHERE state = 'accepted'"),
+        3
+    );
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM responses WHERE state = 'superseded'"),
+        3
+    );
 }
 
 #[test]
@@ -238,10 +354,18 @@ fn jsonl_file_holds_one_envelope_per_line() {
     let path = s.write("batch.jsonl", &file);
     let out = s.ingest(&[&path]).ok();
     let sum = out.summary();
-    assert_eq!((sum.accepted, sum.rejected, sum.duplicate), (4, 2, 0), "{}", out.stdout);
+    assert_eq!(
+        (sum.accepted, sum.rejected, sum.duplicate),
+        (4, 2, 0),
+        "{}",
+        out.stdout
+    );
     for env in &envs {
         assert_eq!(
-            s.count(&format!("SELECT COUNT(*) FROM responses WHERE envelope_sha256 = '{}'", sha256_hex(env))),
+            s.count(&format!(
+                "SELECT COUNT(*) FROM responses WHERE envelope_sha256 = '{}'",
+                sha256_hex(env)
+            )),
             1
         );
     }
@@ -260,7 +384,11 @@ fn jsonl_file_holds_one_envelope_per_line() {
 fn withdrawal_requests_before_and_after_the_lock() {
     let s = TestStudy::new("plp-requests");
     let leaver_old = s.respond(&Respondent::new("K", "bme", "Kestrel").date("2026-03-01"));
-    let leaver_new = s.respond(&Respondent::new("K", "bme", "kestrel").date("2026-03-02").seed(9));
+    let leaver_new = s.respond(
+        &Respondent::new("K", "bme", "kestrel")
+            .date("2026-03-02")
+            .seed(9),
+    );
     let partner = s.respond(&Respondent::new("K", "senior_leader", "oak tree"));
     let stayer = s.respond(&Respondent::new("L", "both", "lighthouse"));
     let twin1 = s.respond(&Respondent::new("M", "bme", "same word"));
@@ -286,16 +414,34 @@ fn withdrawal_requests_before_and_after_the_lock() {
     let refs: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
     let out = s.ingest(&refs).ok();
     let sum = out.summary();
-    assert_eq!((sum.withdrawn, sum.no_match, sum.ambiguous, sum.late), (2, 1, 1, 0), "{}", out.stdout);
-    assert!(out.stderr.contains("--role"), "the ambiguous request is explained: {}", out.stderr);
+    assert_eq!(
+        (sum.withdrawn, sum.no_match, sum.ambiguous, sum.late),
+        (2, 1, 1, 0),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("--role"),
+        "the ambiguous request is explained: {}",
+        out.stderr
+    );
     let present = |env: &[u8]| {
-        s.count(&format!("SELECT COUNT(*) FROM responses WHERE envelope_sha256 = '{}'", sha256_hex(env))) == 1
+        s.count(&format!(
+            "SELECT COUNT(*) FROM responses WHERE envelope_sha256 = '{}'",
+            sha256_hex(env)
+        )) == 1
     };
-    assert!(!present(&leaver_old) && !present(&leaver_new), "the leaver's responses remain");
+    assert!(
+        !present(&leaver_old) && !present(&leaver_new),
+        "the leaver's responses remain"
+    );
     assert!(present(&partner) && present(&stayer) && present(&twin1));
     assert!(!present(&twin2), "the request with code N withdraws N only");
     let outcomes = s.strings("SELECT outcome FROM withdrawal_requests ORDER BY id");
-    assert_eq!(outcomes, ["withdrawn", "no_match", "ambiguous", "withdrawn"]);
+    assert_eq!(
+        outcomes,
+        ["withdrawn", "no_match", "ambiguous", "withdrawn"]
+    );
     let audit = s.audit();
     let w: Vec<_> = audit.iter().filter(|(_, e, _)| e == "withdrawal").collect();
     assert_eq!(w.len(), 2);
@@ -306,12 +452,25 @@ fn withdrawal_requests_before_and_after_the_lock() {
     // After the lock: refused and recorded as late; responses arriving now are quarantined.
     s.plp(&["lock", "--yes"]).ok();
     let late = s.write("w5.json", &s.withdrawal_request(Some("L"), "lighthouse"));
-    let after = s.write("after-lock.json", &s.respond(&Respondent::new("P", "bme", "too late")));
+    let after = s.write(
+        "after-lock.json",
+        &s.respond(&Respondent::new("P", "bme", "too late")),
+    );
     let out = s.ingest(&[&late, &after]).ok();
     let sum = out.summary();
-    assert_eq!((sum.late, sum.withdrawn, sum.accepted, sum.rejected), (1, 0, 0, 1), "{}", out.stdout);
+    assert_eq!(
+        (sum.late, sum.withdrawn, sum.accepted, sum.rejected),
+        (1, 0, 0, 1),
+        "{}",
+        out.stdout
+    );
     assert!(present(&stayer), "a late request must not destroy anything");
-    assert_eq!(s.strings("SELECT outcome FROM withdrawal_requests ORDER BY id").last().map(String::as_str), Some("late"));
+    assert_eq!(
+        s.strings("SELECT outcome FROM withdrawal_requests ORDER BY id")
+            .last()
+            .map(String::as_str),
+        Some("late")
+    );
     let late_events: Vec<_> = s
         .audit()
         .into_iter()
@@ -320,6 +479,9 @@ fn withdrawal_requests_before_and_after_the_lock() {
     assert_eq!(late_events.len(), 1);
     assert_eq!(late_events[0].2["via"], "sealed request");
     let q = quarantine(&s);
-    assert!(q["after-lock.json"].0.contains("after the analysis lock"), "{q:#?}");
+    assert!(
+        q["after-lock.json"].0.contains("after the analysis lock"),
+        "{q:#?}"
+    );
     s.plp(&["audit", "--verify"]).ok();
 }

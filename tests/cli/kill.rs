@@ -2,6 +2,7 @@
 //! recorded fully or not at all, the audit chain holds, and running the ingest again
 //! completes it with the committed envelopes counted as duplicates.
 
+use plp_core::answers::Answers;
 use plp_tests::{open_read_only, plp_bin, sha256_hex, text, Respondent, TestStudy, PASSPHRASE};
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -17,23 +18,54 @@ fn accepted_in_batches(s: &TestStudy) -> i64 {
         .sum()
 }
 
-#[test]
-fn killed_ingest_leaves_a_consistent_store_and_resumes() {
-    let s = TestStudy::new("plp-kill");
+/// N envelopes, one per line, and their SHA-256s. Realistic answers from 64 random walks
+/// (both branches of q8), each respondent with their own code, side, word and submission id;
+/// built and sealed on two threads.
+fn envelopes(s: &TestStudy) -> (Vec<u8>, Vec<String>) {
+    let walks: Vec<Answers> = (0..64u64)
+        .map(|i| {
+            Respondent::new("A", "bme", "walk")
+                .seed(i)
+                .answer("q8", text(if i % 2 == 0 { "yes" } else { "no" }))
+                .answers(s.survey())
+        })
+        .collect();
     let roles = ["bme", "senior_leader", "both"];
-    let mut lines = Vec::with_capacity(N * 3000);
+    let make = |i: usize| -> Vec<u8> {
+        // Codes AA..ZZ; words are distinct, so nobody supersedes anybody.
+        let code: String = [b'A' + (i / 26 % 26) as u8, b'A' + (i % 26) as u8]
+            .iter()
+            .map(|&b| b as char)
+            .collect();
+        let mut answers = walks[i % walks.len()].clone();
+        answers.insert("q3".into(), text(roles[i % 3]));
+        let r = Respondent::new(&code, roles[i % 3], &format!("word number {i}"));
+        s.seal(&s.payload_with(&r, &answers).to_json())
+    };
+    let halves: Vec<Vec<Vec<u8>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = [0..N / 2, N / 2..N]
+            .into_iter()
+            .map(|range| scope.spawn(move || range.map(make).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("generator thread"))
+            .collect()
+    });
+    let mut lines = Vec::new();
     let mut shas = Vec::with_capacity(N);
-    for i in 0..N {
-        // Codes AA..ZZ give distinct pair codes; words are distinct, so nobody supersedes.
-        let code = format!("{}{}", (b'A' + (i / 26 % 26) as u8) as char, (b'A' + (i % 26) as u8) as char);
-        let r = Respondent::new(&code, roles[i % 3], &format!("word number {i}"))
-            .seed(i as u64)
-            .answer("q8", text(if i % 2 == 0 { "yes" } else { "no" }));
-        let env = s.respond(&r);
+    for env in halves.into_iter().flatten() {
         shas.push(sha256_hex(&env));
         lines.extend_from_slice(&env);
         lines.push(b'\n');
     }
+    (lines, shas)
+}
+
+#[test]
+fn killed_ingest_leaves_a_consistent_store_and_resumes() {
+    let s = TestStudy::new("plp-kill");
+    let (lines, shas) = envelopes(&s);
     let file = s.write("all.jsonl", &lines);
 
     let mut child = Command::new(plp_bin())
@@ -54,7 +86,11 @@ fn killed_ingest_leaves_a_consistent_store_and_resumes() {
             panic!("ingest finished ({status}) before it could be killed; make N larger");
         }
         let batches: i64 = open_read_only(&db_path)
-            .query_row("SELECT COUNT(*) FROM audit WHERE event = 'ingest_batch'", [], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM audit WHERE event = 'ingest_batch'",
+                [],
+                |r| r.get(0),
+            )
             .expect("audit readable while ingesting");
         if batches >= 1 {
             break;
@@ -68,8 +104,15 @@ fn killed_ingest_leaves_a_consistent_store_and_resumes() {
 
     // Consistent: the rows are exactly the committed batches', and the chain holds.
     let committed = s.count("SELECT COUNT(*) FROM responses");
-    assert!(committed > 0 && (committed as usize) < N, "{committed} rows after the kill");
-    assert_eq!(committed, accepted_in_batches(&s), "rows differ from the audited batches");
+    assert!(
+        committed > 0 && (committed as usize) < N,
+        "{committed} rows after the kill"
+    );
+    assert_eq!(
+        committed,
+        accepted_in_batches(&s),
+        "rows differ from the audited batches"
+    );
     s.plp(&["audit", "--verify"]).ok();
 
     // The same ingest again completes it.
@@ -92,7 +135,11 @@ fn killed_ingest_leaves_a_consistent_store_and_resumes() {
     };
     assert_eq!(stored.len(), N);
     for sha in &shas {
-        assert_eq!(stored.get(sha), Some(&1), "envelope {sha} not stored exactly once");
+        assert_eq!(
+            stored.get(sha),
+            Some(&1),
+            "envelope {sha} not stored exactly once"
+        );
     }
     s.plp(&["audit", "--verify"]).ok();
 }

@@ -1,7 +1,7 @@
 //! `plp init`, `plp key check`, `plp publish`, and the refusals that protect a study folder:
 //! each exits 1 with one clear line and changes nothing.
 
-use plp_tests::{plp, snapshot, sha256_hex, Respondent, TestStudy, PASSPHRASE};
+use plp_tests::{plp, sha256_hex, snapshot, Respondent, TestStudy, PASSPHRASE};
 use std::path::Path;
 
 fn key_field(dir: &Path, pointer: &str) -> String {
@@ -35,11 +35,15 @@ fn init_key_check_and_publish() {
         assert!(s.dir.join(f).is_file(), "{f} missing after init");
     }
     let study_toml = std::fs::read_to_string(s.dir.join("study.toml")).expect("study.toml");
-    assert!(study_toml.contains(&s.key_id) && study_toml.contains("cohort = 53"), "{study_toml}");
+    assert!(
+        study_toml.contains(&s.key_id) && study_toml.contains("cohort = 53"),
+        "{study_toml}"
+    );
 
     let out = s.plp(&["key", "check"]).ok();
     assert!(
-        out.stdout.starts_with(&format!("ok: key {} unlocks, seals and opens", s.key_id)),
+        out.stdout
+            .starts_with(&format!("ok: key {} unlocks, seals and opens", s.key_id)),
         "{}",
         out.stdout
     );
@@ -60,13 +64,21 @@ fn init_key_check_and_publish() {
     );
     assert_eq!(s.survey().questions().count(), 64);
     let db_sha: String = s.strings("SELECT sha256 FROM surveys").concat();
-    assert_eq!(db_sha, cfg.survey_sha256, "the store knows the published survey");
+    assert_eq!(
+        db_sha, cfg.survey_sha256,
+        "the store knows the published survey"
+    );
 
     // Nothing secret is published: no key-file material, no private-key fields, and the only
     // key bytes are the public key recorded in study.toml.
     let names: Vec<_> = std::fs::read_dir(&s.site)
         .expect("site")
-        .map(|e| e.expect("entry").file_name().into_string().expect("UTF-8 name"))
+        .map(|e| {
+            e.expect("entry")
+                .file_name()
+                .into_string()
+                .expect("UTF-8 name")
+        })
         .collect();
     let mut sorted = names.clone();
     sorted.sort();
@@ -78,17 +90,23 @@ fn init_key_check_and_publish() {
     ];
     for name in &names {
         let bytes = std::fs::read(s.site.join(name)).expect("published file");
-        let lower = String::from_utf8(bytes.clone()).expect("UTF-8").to_lowercase();
+        let lower = String::from_utf8(bytes.clone())
+            .expect("UTF-8")
+            .to_lowercase();
         for word in ["ciphertext", "argon", "passphrase", "\"salt\"", "\"nonce\""] {
             assert!(!lower.contains(word), "{name} mentions {word}");
         }
         for secret in &secrets {
-            assert!(!plp_tests::contains_bytes(&bytes, secret.as_bytes()), "{name} holds key-file material");
+            assert!(
+                !plp_tests::contains_bytes(&bytes, secret.as_bytes()),
+                "{name} holds key-file material"
+            );
         }
         let mut keys = Vec::new();
         json_keys(&serde_json::from_slice(&bytes).expect("JSON"), &mut keys);
         assert!(
-            keys.iter().all(|k| !k.contains("private") && !k.contains("secret")),
+            keys.iter()
+                .all(|k| !k.contains("private") && !k.contains("secret")),
             "{name} has a private-looking member: {keys:?}"
         );
     }
@@ -117,7 +135,10 @@ fn init_key_check_and_publish() {
 fn refusals_are_one_clear_line_and_change_nothing() {
     let s = TestStudy::new("plp-refuse");
     let other = TestStudy::new("plp-other");
-    let response = s.write("in/r.json", &s.respond(&Respondent::new("B", "senior_leader", "lantern")));
+    let response = s.write(
+        "in/r.json",
+        &s.respond(&Respondent::new("B", "senior_leader", "lantern")),
+    );
     let unchanged = |what: &str, run: &dyn Fn() -> plp_tests::Output, needles: &[&str]| {
         let before = snapshot(&s.dir);
         run().fails_with(needles);
@@ -131,7 +152,12 @@ fn refusals_are_one_clear_line_and_change_nothing() {
     );
     unchanged(
         "wrong passphrase (ingest)",
-        &|| s.plp_pass(&["ingest", response.to_str().expect("UTF-8")], Some("not the passphrase")),
+        &|| {
+            s.plp_pass(
+                &["ingest", response.to_str().expect("UTF-8")],
+                Some("not the passphrase"),
+            )
+        },
         &["wrong passphrase"],
     );
     assert_eq!(s.count("SELECT COUNT(*) FROM responses"), 0);
@@ -140,7 +166,11 @@ fn refusals_are_one_clear_line_and_change_nothing() {
     let key = s.dir.join("evaluator.key");
     let saved = std::fs::read(&key).expect("key file");
     std::fs::remove_file(&key).expect("removed");
-    unchanged("missing key file", &|| s.plp(&["key", "check"]), &["cannot read the key file", "backup"]);
+    unchanged(
+        "missing key file",
+        &|| s.plp(&["key", "check"]),
+        &["cannot read the key file", "backup"],
+    );
     unchanged(
         "missing key file (ingest)",
         &|| s.plp(&["ingest", response.to_str().expect("UTF-8")]),
@@ -149,17 +179,35 @@ fn refusals_are_one_clear_line_and_change_nothing() {
 
     // Corrupted key file: not JSON at all, then one flipped byte in the ciphertext.
     std::fs::write(&key, b"\x00\x01 this is not a key").expect("written");
-    unchanged("garbage key file", &|| s.plp(&["key", "check"]), &["corrupted", "backup"]);
+    unchanged(
+        "garbage key file",
+        &|| s.plp(&["key", "check"]),
+        &["corrupted", "backup"],
+    );
     let mut v: serde_json::Value = serde_json::from_slice(&saved).expect("JSON");
     let ct = v["ciphertext"].as_str().expect("ciphertext").to_string();
     let flipped: String = ct
         .chars()
         .enumerate()
-        .map(|(i, c)| if i == 3 { if c == 'A' { 'B' } else { 'A' } } else { c })
+        .map(|(i, c)| {
+            if i == 3 {
+                if c == 'A' {
+                    'B'
+                } else {
+                    'A'
+                }
+            } else {
+                c
+            }
+        })
         .collect();
     v["ciphertext"] = flipped.into();
     std::fs::write(&key, serde_json::to_vec_pretty(&v).expect("JSON")).expect("written");
-    unchanged("flipped key file", &|| s.plp(&["key", "check"]), &["corrupted"]);
+    unchanged(
+        "flipped key file",
+        &|| s.plp(&["key", "check"]),
+        &["corrupted"],
+    );
 
     // The key file of another study.
     std::fs::copy(other.dir.join("evaluator.key"), &key).expect("copied");
@@ -175,7 +223,11 @@ fn refusals_are_one_clear_line_and_change_nothing() {
     let toml = s.dir.join("study.toml");
     let saved_toml = std::fs::read(&toml).expect("study.toml");
     std::fs::copy(other.dir.join("study.toml"), &toml).expect("copied");
-    unchanged("another study.toml (key check)", &|| s.plp(&["key", "check"]), &["another study"]);
+    unchanged(
+        "another study.toml (key check)",
+        &|| s.plp(&["key", "check"]),
+        &["another study"],
+    );
     unchanged(
         "another study.toml (status)",
         &|| s.plp(&["status"]),
@@ -187,7 +239,11 @@ fn refusals_are_one_clear_line_and_change_nothing() {
     let db = s.dir.join("plp.sqlite");
     let saved_db = std::fs::read(&db).expect("store");
     std::fs::copy(other.dir.join("plp.sqlite"), &db).expect("copied");
-    for args in [&["status"][..], &["ingest", response.to_str().expect("UTF-8")], &["audit"]] {
+    for args in [
+        &["status"][..],
+        &["ingest", response.to_str().expect("UTF-8")],
+        &["audit"],
+    ] {
         unchanged(
             "another study's store",
             &|| s.plp(args),
@@ -199,8 +255,11 @@ fn refusals_are_one_clear_line_and_change_nothing() {
     // A folder without a study.
     let empty = s.root().join("empty");
     std::fs::create_dir_all(&empty).expect("folder");
-    plp(&["--study".as_ref(), empty.as_os_str(), "status".as_ref()], None)
-        .fails_with(&["no study", "study.toml", "plp init"]);
+    plp(
+        &["--study".as_ref(), empty.as_os_str(), "status".as_ref()],
+        None,
+    )
+    .fails_with(&["no study", "study.toml", "plp init"]);
 
     // init refuses to overwrite an existing study, or a folder holding only a key.
     let init = |dir: &Path, pass: &str| {
@@ -218,12 +277,19 @@ fn refusals_are_one_clear_line_and_change_nothing() {
             Some(pass),
         )
     };
-    unchanged("init over a study", &|| init(&s.dir, PASSPHRASE), &["refusing to overwrite"]);
+    unchanged(
+        "init over a study",
+        &|| init(&s.dir, PASSPHRASE),
+        &["refusing to overwrite"],
+    );
     let key_only = s.root().join("key-only");
     std::fs::create_dir_all(&key_only).expect("folder");
     std::fs::write(key_only.join("evaluator.key"), &saved).expect("written");
     init(&key_only, PASSPHRASE).fails_with(&["evaluator.key", "refusing to overwrite"]);
-    assert_eq!(std::fs::read(key_only.join("evaluator.key")).expect("key"), saved);
+    assert_eq!(
+        std::fs::read(key_only.join("evaluator.key")).expect("key"),
+        saved
+    );
     assert!(!key_only.join("study.toml").exists());
     // A short passphrase is refused before anything is written.
     let fresh = s.root().join("fresh");
@@ -242,8 +308,16 @@ fn key_check_on_a_backup_copy() {
     std::fs::copy(s.dir.join("evaluator.key"), &backup).expect("copied");
     let b = backup.to_str().expect("UTF-8");
     let out = s.plp(&["key", "check", "--file", b]).ok();
-    assert!(out.stdout.contains(&format!("ok: key {}", s.key_id)), "{}", out.stdout);
-    assert!(out.stdout.contains("checked") && out.stdout.contains("backup.key"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("ok: key {}", s.key_id)),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("checked") && out.stdout.contains("backup.key"),
+        "{}",
+        out.stdout
+    );
 
     s.plp_pass(&["key", "check", "--file", b], Some("wrong passphrase!"))
         .fails_with(&["wrong passphrase", "backup.key"]);
@@ -251,15 +325,21 @@ fn key_check_on_a_backup_copy() {
     // A backup cut short in transit.
     let bytes = std::fs::read(&backup).expect("backup");
     std::fs::write(&backup, &bytes[..bytes.len() / 2]).expect("written");
-    s.plp(&["key", "check", "--file", b]).fails_with(&["backup.key", "corrupted"]);
+    s.plp(&["key", "check", "--file", b])
+        .fails_with(&["backup.key", "corrupted"]);
 
     // A backup with damaged ciphertext bytes.
     let mut v: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
     let ct = v["ciphertext"].as_str().expect("ciphertext");
-    let damaged = format!("{}{}", if ct.starts_with('A') { "B" } else { "A" }, &ct[1..]);
+    let damaged = format!(
+        "{}{}",
+        if ct.starts_with('A') { "B" } else { "A" },
+        &ct[1..]
+    );
     v["ciphertext"] = damaged.into();
     std::fs::write(&backup, serde_json::to_vec(&v).expect("JSON")).expect("written");
-    s.plp(&["key", "check", "--file", b]).fails_with(&["backup.key", "corrupted"]);
+    s.plp(&["key", "check", "--file", b])
+        .fails_with(&["backup.key", "corrupted"]);
 
     // A missing backup.
     let gone = s.root().join("nowhere.key");

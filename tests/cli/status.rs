@@ -25,7 +25,9 @@ fn status_reports_counts_pairs_lock_and_key() {
         Respondent::new("C", "bme", "charlie one"),
         Respondent::new("C", "bme", "charlie two"),
         Respondent::new("D", "senior_leader", "delta one").date("2026-03-01"),
-        Respondent::new("D", "senior_leader", "delta one").date("2026-03-03").seed(1),
+        Respondent::new("D", "senior_leader", "delta one")
+            .date("2026-03-03")
+            .seed(1),
         Respondent::new("E", "bme", "echo one"),
     ];
     let paths: Vec<_> = people
@@ -42,7 +44,11 @@ fn status_reports_counts_pairs_lock_and_key() {
     assert_eq!(now["accepted"], 8, "{now:#}");
     assert_eq!(now["superseded"], 1, "{now:#}");
     assert_eq!(now["quarantined"], 1, "{now:#}");
-    assert_eq!(now["by_side"], serde_json::json!({ "a": 4, "b": 3, "either": 1 }), "{now:#}");
+    assert_eq!(
+        now["by_side"],
+        serde_json::json!({ "a": 4, "b": 3, "either": 1 }),
+        "{now:#}"
+    );
     assert_eq!(now["complete_pairs"], 2, "{now:#}");
     assert_eq!(now["singletons"], 2, "{now:#}");
     assert_eq!(now["conflicts"], 1, "{now:#}");
@@ -51,19 +57,33 @@ fn status_reports_counts_pairs_lock_and_key() {
 
     // The human form says the same.
     let text = s.plp(&["status"]).ok().stdout;
-    assert!(text.contains(&format!("study        plp-status (key {})", s.key_id)), "{text}");
+    assert!(
+        text.contains(&format!("study        plp-status (key {})", s.key_id)),
+        "{text}"
+    );
     assert!(text.contains("accepted     8 (of cohort 53)"), "{text}");
-    assert!(text.contains("pairs        2 complete, 2 singleton, 1 conflict"), "{text}");
+    assert!(
+        text.contains("pairs        2 complete, 2 singleton, 1 conflict"),
+        "{text}"
+    );
     assert!(text.contains("not locked"), "{text}");
 
     // Lock needs confirmation: without --yes and without a terminal it refuses.
     s.plp(&["lock"]).fails_with(&["add --yes"]);
     assert!(st(&s)["locked_at"].is_null());
     let out = s.plp(&["lock", "--yes"]).ok();
-    assert!(out.stdout.contains("with 8 accepted response(s)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("with 8 accepted response(s)"),
+        "{}",
+        out.stdout
+    );
     let locked = st(&s);
     let at = locked["locked_at"].as_str().expect("locked_at is set");
     assert!(at.starts_with("20") && at.contains('T'), "{at}");
-    assert!(s.plp(&["status"]).ok().stdout.contains(&format!("locked at {at}")));
+    assert!(s
+        .plp(&["status"])
+        .ok()
+        .stdout
+        .contains(&format!("locked at {at}")));
     s.plp(&["lock", "--yes"]).fails_with(&["already locked"]);
 }

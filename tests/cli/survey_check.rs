@@ -98,7 +98,11 @@ impl Fixture {
 
     /// The base with `from` replaced by `to` (which must occur exactly once).
     fn broken(&self, name: &str, from: &str, to: &str) -> plp_tests::Output {
-        assert_eq!(BASE.matches(from).count(), 1, "fixture edit `{from}` is ambiguous");
+        assert_eq!(
+            BASE.matches(from).count(),
+            1,
+            "fixture edit `{from}` is ambiguous"
+        );
         self.check(name, &BASE.replacen(from, to, 1))
     }
 }
@@ -106,6 +110,13 @@ impl Fixture {
 #[test]
 fn built_in_survey_and_its_published_json_pass() {
     let f = Fixture::new();
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/surveys/plp.toml");
+    let out = plp(
+        &["survey".as_ref(), "check".as_ref(), file.as_os_str()],
+        None,
+    )
+    .ok();
+    assert!(out.stdout.contains("64 questions"), "{}", out.stdout);
     let out = f.check("plp.toml", plp_core::PLP_SURVEY_TOML).ok();
     assert!(
         out.stdout.contains(": ok: survey") && out.stdout.contains("64 questions"),
@@ -115,7 +126,9 @@ fn built_in_survey_and_its_published_json_pass() {
     let json = plp_core::check::to_json(
         &plp_core::check::from_toml(plp_core::PLP_SURVEY_TOML).expect("built-in loads"),
     );
-    let out = f.check("survey.json", std::str::from_utf8(&json).expect("UTF-8")).ok();
+    let out = f
+        .check("survey.json", std::str::from_utf8(&json).expect("UTF-8"))
+        .ok();
     assert!(out.stdout.contains("64 questions"), "{}", out.stdout);
     // The fixture itself is sound, so each broken variant below fails for its own reason.
     f.check("base.toml", BASE).ok();
@@ -177,7 +190,11 @@ fn unreachable_question_is_named() {
 #[test]
 fn missing_pairing_question_is_named() {
     Fixture::new()
-        .broken("pairing.toml", "question = \"q3\"\nsides", "question = \"q30\"\nsides")
+        .broken(
+            "pairing.toml",
+            "question = \"q3\"\nsides",
+            "question = \"q30\"\nsides",
+        )
         .fails_listing(&["[pairing]", "`q30` does not exist"]);
 }
 
@@ -198,14 +215,22 @@ fn toml_syntax_error_is_reported_with_its_line() {
 #[test]
 fn unknown_field_is_named() {
     Fixture::new()
-        .broken("field.toml", "text = \"Anything else?\"", "text = \"Anything else?\"\ncolour = \"red\"")
+        .broken(
+            "field.toml",
+            "text = \"Anything else?\"",
+            "text = \"Anything else?\"\ncolour = \"red\"",
+        )
         .fails_listing(&["field.toml", "unknown field `colour`"]);
 }
 
 #[test]
 fn field_of_another_kind_is_named() {
     Fixture::new()
-        .broken("kind.toml", "kind = \"long_text\"", "kind = \"long_text\"\nmin = 1")
+        .broken(
+            "kind.toml",
+            "kind = \"long_text\"",
+            "kind = \"long_text\"\nmin = 1",
+        )
         .fails_listing(&["question q6", "`min` does not apply to kind `long_text`"]);
 }
 
@@ -215,8 +240,17 @@ fn every_problem_is_listed_at_once() {
     let text = BASE
         .replacen("question = \"q3\"\nsides", "question = \"q30\"\nsides", 1)
         .replacen(r#"option = "yes" }"#, r#"option = "maybe" }"#, 1);
-    let out = f.check("two.toml", &text).fails_listing(&["2 problem(s)", "`q30` does not exist", "option `maybe`"]);
-    assert_eq!(out.stderr.lines().filter(|l| l.starts_with("  - ")).count(), 2, "{}", out.stderr);
+    let out = f.check("two.toml", &text).fails_listing(&[
+        "2 problem(s)",
+        "`q30` does not exist",
+        "option `maybe`",
+    ]);
+    assert_eq!(
+        out.stderr.lines().filter(|l| l.starts_with("  - ")).count(),
+        2,
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -254,7 +288,10 @@ fn show_prints_all_64_questions_and_the_branching() {
         .collect();
     assert_eq!(questions.len(), 64, "{}", out.stdout);
     for (i, line) in questions.iter().enumerate() {
-        assert!(line.starts_with(&format!("Q{} [q{}]", i + 1, i + 1)), "{line}");
+        assert!(
+            line.starts_with(&format!("Q{} [q{}]", i + 1, i + 1)),
+            "{line}"
+        );
     }
     for needle in [
         "shown only when q8 = yes",
@@ -264,19 +301,34 @@ fn show_prints_all_64_questions_and_the_branching() {
         "-> side B",
         "-> side either",
     ] {
-        assert!(out.stdout.contains(needle), "no `{needle}` in:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains(needle),
+            "no `{needle}` in:\n{}",
+            out.stdout
+        );
     }
     // q9 is the first question q8 = yes opens; its rule line follows it.
     let lines: Vec<&str> = out.stdout.lines().collect();
-    let q9 = lines.iter().position(|l| l.starts_with("Q9 [q9]")).expect("Q9 shown");
-    assert!(lines[q9 + 1].contains("shown only when q8 = yes"), "{}", lines[q9 + 1]);
+    let q9 = lines
+        .iter()
+        .position(|l| l.starts_with("Q9 [q9]"))
+        .expect("Q9 shown");
+    assert!(
+        lines[q9 + 1].contains("shown only when q8 = yes"),
+        "{}",
+        lines[q9 + 1]
+    );
 }
 
 #[test]
 fn show_of_a_published_study_matches_the_built_in() {
     let s = TestStudy::new("show-published");
     let published = plp(
-        &["survey".as_ref(), "show".as_ref(), s.site.join("survey.json").as_os_str()],
+        &[
+            "survey".as_ref(),
+            "show".as_ref(),
+            s.site.join("survey.json").as_os_str(),
+        ],
         None,
     )
     .ok();

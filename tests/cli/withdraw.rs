@@ -39,22 +39,34 @@ fn unique_word_destroys_every_submission_and_the_bytes_are_gone() {
         "plp-withdraw",
         &[
             Respondent::new("A", "bme", "Marigold").date("2026-03-01"),
-            Respondent::new("A", "bme", "marigold").date("2026-03-04").seed(5),
+            Respondent::new("A", "bme", "marigold")
+                .date("2026-03-04")
+                .seed(5),
             Respondent::new("A", "senior_leader", "willow"),
             Respondent::new("B", "bme", "thistle"),
         ],
     );
-    assert_eq!(s.count("SELECT COUNT(*) FROM responses WHERE state = 'superseded'"), 1);
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM responses WHERE state = 'superseded'"),
+        1
+    );
     let before = s.store_bytes();
     for env in &envs[..2] {
         assert!(
-            before.iter().any(|(_, b)| contains_bytes(b, ct_of(env).as_bytes())),
+            before
+                .iter()
+                .any(|(_, b)| contains_bytes(b, ct_of(env).as_bytes())),
             "the test cannot see the ciphertext in the store before withdrawal"
         );
     }
 
     let out = s.plp(&["withdraw", "--word", " MARIGOLD "]).ok();
-    assert!(out.stdout.contains("Destroyed 2 response(s) of one person (side a)"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("Destroyed 2 response(s) of one person (side a)"),
+        "{}",
+        out.stdout
+    );
     assert!(!present(&s, &envs[0]) && !present(&s, &envs[1]));
     assert!(present(&s, &envs[2]) && present(&s, &envs[3]));
     let (_, event, detail) = s.audit().pop().expect("an event");
@@ -67,9 +79,15 @@ fn unique_word_destroys_every_submission_and_the_bytes_are_gone() {
     assert!(!after.is_empty());
     for (name, bytes) in &after {
         for env in &envs[..2] {
-            assert!(!contains_bytes(bytes, ct_of(env).as_bytes()), "ct still in {name}");
+            assert!(
+                !contains_bytes(bytes, ct_of(env).as_bytes()),
+                "ct still in {name}"
+            );
             assert!(!contains_bytes(bytes, env), "envelope still in {name}");
-            assert!(!contains_bytes(bytes, &env[env.len() - 40..]), "envelope tail still in {name}");
+            assert!(
+                !contains_bytes(bytes, &env[env.len() - 40..]),
+                "envelope tail still in {name}"
+            );
         }
         assert!(
             contains_bytes(bytes, ct_of(&envs[3]).as_bytes()) || name.ends_with("-wal"),
@@ -93,11 +111,21 @@ fn same_word_two_people_needs_the_code() {
         ],
     );
     let before = state(&s);
-    s.plp(&["withdraw", "--word", "open sky"])
-        .fails_with(&["matches 2 different people", "refusing to guess", "--code", "nothing was changed"]);
+    s.plp(&["withdraw", "--word", "open sky"]).fails_with(&[
+        "matches 2 different people",
+        "refusing to guess",
+        "--code",
+        "nothing was changed",
+    ]);
     assert_eq!(state(&s), before);
-    let out = s.plp(&["withdraw", "--word", "open sky", "--code", " d "]).ok();
-    assert!(out.stdout.contains("Destroyed 1 response(s)"), "{}", out.stdout);
+    let out = s
+        .plp(&["withdraw", "--word", "open sky", "--code", " d "])
+        .ok();
+    assert!(
+        out.stdout.contains("Destroyed 1 response(s)"),
+        "{}",
+        out.stdout
+    );
     assert!(present(&s, &envs[0]) && !present(&s, &envs[1]));
     assert_eq!(s.audit().pop().expect("event").2["narrowed_by_code"], true);
     // A code that does not fit the study's pattern is refused, not ignored.
@@ -124,8 +152,15 @@ fn partners_sharing_a_word_need_the_role() {
     assert_eq!(state(&s), before);
     s.plp(&["withdraw", "--word", "shared secret", "--role", "astronaut"])
         .fails_with(&["unknown role `astronaut`", "bme", "senior_leader"]);
-    let out = s.plp(&["withdraw", "--word", "shared secret", "--role", "bme"]).ok();
-    assert!(out.stdout.contains("Destroyed 1 response(s) of one person (side a)"), "{}", out.stdout);
+    let out = s
+        .plp(&["withdraw", "--word", "shared secret", "--role", "bme"])
+        .ok();
+    assert!(
+        out.stdout
+            .contains("Destroyed 1 response(s) of one person (side a)"),
+        "{}",
+        out.stdout
+    );
     assert!(!present(&s, &envs[0]) && present(&s, &envs[1]));
     assert_eq!(s.audit().pop().expect("event").2["narrowed_by_role"], true);
 }
@@ -136,36 +171,62 @@ fn no_match_and_dry_run_change_nothing() {
         "plp-withdraw-none",
         &[
             Respondent::new("F", "bme", "pebble beach").date("2026-03-01"),
-            Respondent::new("F", "bme", "pebble beach").date("2026-03-02").seed(8),
+            Respondent::new("F", "bme", "pebble beach")
+                .date("2026-03-02")
+                .seed(8),
         ],
     );
     let before = state(&s);
     let out = s.plp(&["withdraw", "--word", "nobody chose this"]).ok();
-    assert!(out.stdout.contains("No responses match this memorable word. Nothing was changed."), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("No responses match this memorable word. Nothing was changed."),
+        "{}",
+        out.stdout
+    );
     assert_eq!(state(&s), before);
-    let out = s.plp(&["withdraw", "--word", "pebble beach", "--code", "G"]).ok();
+    let out = s
+        .plp(&["withdraw", "--word", "pebble beach", "--code", "G"])
+        .ok();
     assert!(out.stdout.contains("with that code/role"), "{}", out.stdout);
     assert_eq!(state(&s), before);
 
-    let out = s.plp(&["withdraw", "--word", "pebble beach", "--dry-run"]).ok();
-    assert!(out.stdout.contains("Dry run: would destroy 2 response(s)"), "{}", out.stdout);
+    let out = s
+        .plp(&["withdraw", "--word", "pebble beach", "--dry-run"])
+        .ok();
+    assert!(
+        out.stdout.contains("Dry run: would destroy 2 response(s)"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("Nothing was changed"), "{}", out.stdout);
     assert_eq!(state(&s), before);
     assert!(present(&s, &envs[0]) && present(&s, &envs[1]));
 
     // A word too short to be anyone's is refused with the rule.
-    s.plp(&["withdraw", "--word", "ab"]).fails_with(&["memorable word", "at least 4"]);
+    s.plp(&["withdraw", "--word", "ab"])
+        .fails_with(&["memorable word", "at least 4"]);
     assert_eq!(state(&s), before);
 }
 
 #[test]
 fn withdrawal_after_the_lock_is_refused_and_recorded() {
-    let (s, envs) = study_with("plp-withdraw-late", &[Respondent::new("H", "both", "late bloomer")]);
+    let (s, envs) = study_with(
+        "plp-withdraw-late",
+        &[Respondent::new("H", "both", "late bloomer")],
+    );
     s.plp(&["lock", "--yes"]).ok();
     let (rows, events) = state(&s);
-    s.plp(&["withdraw", "--word", "late bloomer"])
-        .fails_with(&["analysis began", "plp lock", "no longer possible", "recorded"]);
-    assert!(present(&s, &envs[0]), "a late withdrawal must not destroy anything");
+    s.plp(&["withdraw", "--word", "late bloomer"]).fails_with(&[
+        "analysis began",
+        "plp lock",
+        "no longer possible",
+        "recorded",
+    ]);
+    assert!(
+        present(&s, &envs[0]),
+        "a late withdrawal must not destroy anything"
+    );
     let (rows_after, events_after) = state(&s);
     assert_eq!(rows_after, rows);
     assert_eq!(events_after, events + 1);
@@ -174,7 +235,11 @@ fn withdrawal_after_the_lock_is_refused_and_recorded() {
     assert_eq!(detail["via"], "plp withdraw");
     // A dry run after the lock says the same and, being a dry run, records nothing.
     s.plp(&["withdraw", "--word", "late bloomer", "--dry-run"])
-        .fails_with(&["analysis began", "no longer possible", "nothing was recorded"]);
+        .fails_with(&[
+            "analysis began",
+            "no longer possible",
+            "nothing was recorded",
+        ]);
     assert_eq!(state(&s), (rows, events + 1));
     s.plp(&["audit", "--verify"]).ok();
 }
@@ -199,12 +264,22 @@ fn withdrawn_responses_stay_withdrawn_when_the_same_envelopes_arrive_again() {
     let sum = again.summary();
     assert_eq!((sum.accepted, sum.rejected), (0, 0), "{}", again.stdout);
     assert_eq!(sum.duplicate, 4, "{}", again.stdout);
-    assert!(!present(&s, &env), "a withdrawn response came back on re-ingest");
+    assert!(
+        !present(&s, &env),
+        "a withdrawn response came back on re-ingest"
+    );
     assert_eq!(s.count("SELECT COUNT(*) FROM responses"), 1);
-    assert_eq!(s.count("SELECT COUNT(*) FROM quarantine"), 0, "withdrawn bytes must not be kept");
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM quarantine"),
+        0,
+        "withdrawn bytes must not be kept"
+    );
     assert_eq!(s.audit().len(), events + 1, "only the batch is recorded");
     // Nothing of the withdrawn envelope's ciphertext came back into the files.
     for (name, bytes) in s.store_bytes() {
-        assert!(!contains_bytes(&bytes, ct_of(&env).as_bytes()), "ct back in {name}");
+        assert!(
+            !contains_bytes(&bytes, ct_of(&env).as_bytes()),
+            "ct back in {name}"
+        );
     }
 }

@@ -21,10 +21,17 @@ pub fn lock(dir: Option<&Path>, yes: bool) -> Result<()> {
     )?;
     let at = now();
     let tx = store.tx()?;
-    let accepted: i64 =
-        tx.query_row("SELECT COUNT(*) FROM responses WHERE state = 'accepted'", [], |r| r.get(0))?;
+    let accepted: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM responses WHERE state = 'accepted'",
+        [],
+        |r| r.get(0),
+    )?;
     set_meta(&tx, "locked_at", &at)?;
-    record(&tx, "lock", serde_json::json!({ "accepted_responses": accepted }))?;
+    record(
+        &tx,
+        "lock",
+        serde_json::json!({ "accepted_responses": accepted }),
+    )?;
     tx.commit()?;
     println!("Locked at {at}: analysis has begun with {accepted} accepted response(s).");
     Ok(())
@@ -64,9 +71,14 @@ pub fn status(dir: Option<&Path>, json: bool) -> Result<()> {
     let mut by_side = std::collections::BTreeMap::new();
     let mut people = Vec::new();
     {
-        let mut stmt = c.prepare("SELECT id, code, side FROM responses WHERE state = 'accepted'")?;
+        let mut stmt =
+            c.prepare("SELECT id, code, side FROM responses WHERE state = 'accepted'")?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, String>(2)?,
+            ))
         })?;
         for row in rows {
             let (id, code, side) = row?;
@@ -77,14 +89,17 @@ pub fn status(dir: Option<&Path>, json: bool) -> Result<()> {
         }
     }
     let mut records_by_side = c.prepare("SELECT side, COUNT(*) FROM records GROUP BY side")?;
-    for row in records_by_side.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+    for row in
+        records_by_side.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+    {
         let (s, n) = row?;
         *by_side.entry(s).or_insert(0) += n;
     }
     let groups = link(people, study.config.allocated_codes.as_deref());
     let classes = |name: &str| groups.iter().filter(|g| g.class.name() == name).count();
     let mut withdrawal_requests = std::collections::BTreeMap::new();
-    let mut stmt = c.prepare("SELECT outcome, COUNT(*) FROM withdrawal_requests GROUP BY outcome")?;
+    let mut stmt =
+        c.prepare("SELECT outcome, COUNT(*) FROM withdrawal_requests GROUP BY outcome")?;
     for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
         let (o, n) = row?;
         withdrawal_requests.insert(o, n);
@@ -112,12 +127,18 @@ pub fn status(dir: Option<&Path>, json: bool) -> Result<()> {
     println!("study        {} (key {})", st.study_id, st.key_id);
     println!(
         "analysis     {}",
-        st.locked_at.as_deref().map(|t| format!("locked at {t}")).unwrap_or("not locked: withdrawals still honoured".into())
+        st.locked_at
+            .as_deref()
+            .map(|t| format!("locked at {t}"))
+            .unwrap_or("not locked: withdrawals still honoured".into())
     );
     if let Some(t) = &st.identifiers_destroyed_at {
         println!("identifiers  destroyed at {t}");
     }
-    println!("accepted     {} (of cohort {})", st.accepted, study.config.cohort);
+    println!(
+        "accepted     {} (of cohort {})",
+        st.accepted, study.config.cohort
+    );
     for (side, n) in &st.by_side {
         println!("  side {side:<7} {n}");
     }
@@ -177,7 +198,9 @@ pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
         let mut stmt = tx.prepare(
             "SELECT id, code, side, envelope, survey_sha256 FROM responses WHERE state = 'accepted' ORDER BY id",
         )?;
-        let r = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+        let r = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
         r.collect::<Result<_, _>>()?
     };
     let n_pairs = {

@@ -7,7 +7,9 @@
 //! 9 senior leaders, 14 BME staff, 3 both; 8 complete pairs; 23 would recommend (q64 4-5);
 //! 17 attended at least one check-in session (q20).
 
-use crate::args::{DemoArgs, ExportArgs, IngestArgs, InitArgs, PublishArgs, ReportArgs, WithdrawArgs};
+use crate::args::{
+    DemoArgs, ExportArgs, IngestArgs, InitArgs, PublishArgs, ReportArgs, WithdrawArgs,
+};
 use crate::study::{random, today, STUDY_FILE};
 use anyhow::{bail, Context, Result};
 use plp_core::answers::{Answer, Answers};
@@ -101,7 +103,13 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     })?;
     std::fs::write(dir.join(MARKER), b"made by plp demo\n")?;
     let site = dir.join("site");
-    super::setup::publish(Some(dir), &PublishArgs { out: site.clone(), submission_url: None })?;
+    super::setup::publish(
+        Some(dir),
+        &PublishArgs {
+            out: site.clone(),
+            submission_url: None,
+        },
+    )?;
 
     println!("\n== 2. Sealing 27 synthetic responses exactly as the browser does");
     let loaded = plp_core::published::PublishedStudy::load(
@@ -114,15 +122,33 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     let date = today();
     let mut people = plan();
     // The 27th respondent, who will withdraw before the lock.
-    people.push(Respondent { code: "T", role: "bme", attended: true, recommends: true });
+    people.push(Respondent {
+        code: "T",
+        role: "bme",
+        attended: true,
+        recommends: true,
+    });
     for (i, p) in people.iter().enumerate() {
         let mut fixed = Answers::new();
         fixed.insert("q3".into(), Answer::Text(p.role.into()));
-        let q20 = if p.attended { ["one", "multiple", "all"][i % 3] } else { "no" };
+        let q20 = if p.attended {
+            ["one", "multiple", "all"][i % 3]
+        } else {
+            "no"
+        };
         fixed.insert("q20".into(), Answer::Text(q20.into()));
-        let q64 = if p.recommends { 4 + (i as i64 % 2) } else { 2 + (i as i64 % 2) };
+        let q64 = if p.recommends {
+            4 + (i as i64 % 2)
+        } else {
+            2 + (i as i64 % 2)
+        };
         fixed.insert("q64".into(), Answer::Int(q64));
-        let answers = walk(survey, &mut SplitMix64(i as u64 + 1), &Style::default(), &fixed);
+        let answers = walk(
+            survey,
+            &mut SplitMix64(i as u64 + 1),
+            &Style::default(),
+            &fixed,
+        );
         let payload = ResponseDraft {
             study_id: &loaded.config.study_id,
             survey,
@@ -134,9 +160,10 @@ pub fn run(a: &DemoArgs) -> Result<()> {
             submission_id: random::<16>(),
         }
         .build()?;
-        let env = loaded
-            .public_key
-            .seal(&loaded.config.study_id, &payload.to_json(), random::<32>())?;
+        let env =
+            loaded
+                .public_key
+                .seal(&loaded.config.study_id, &payload.to_json(), random::<32>())?;
         std::fs::write(inbox.join(format!("{:03}.plp.json", i + 1)), env.to_json())?;
     }
     println!("Sealed {} envelopes into {}", people.len(), inbox.display());
@@ -147,7 +174,12 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     println!("\n== 4. Respondent 27 withdraws by memorable word (before the lock)");
     super::withdraw::run(
         Some(dir),
-        &WithdrawArgs { word: Some(word(people.len() - 1)), code: None, role: None, dry_run: false },
+        &WithdrawArgs {
+            word: Some(word(people.len() - 1)),
+            code: None,
+            role: None,
+            dry_run: false,
+        },
     )?;
 
     println!("\n== 5. Locking: analysis begins");
@@ -156,7 +188,12 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     println!("\n== 6. A late withdrawal after the lock is refused");
     match super::withdraw::run(
         Some(dir),
-        &WithdrawArgs { word: Some(word(0)), code: None, role: None, dry_run: false },
+        &WithdrawArgs {
+            word: Some(word(0)),
+            code: None,
+            role: None,
+            dry_run: false,
+        },
     ) {
         Ok(()) => bail!("the late withdrawal was not refused"),
         Err(e) => println!("Refused as it should be: {e}"),
@@ -164,9 +201,23 @@ pub fn run(a: &DemoArgs) -> Result<()> {
 
     println!("\n== 7. Exporting and reporting");
     let export = dir.join("export");
-    super::export::run(Some(dir), &ExportArgs { out: export.clone(), k: 3, suppress: false, preview: false })?;
+    super::export::run(
+        Some(dir),
+        &ExportArgs {
+            out: export.clone(),
+            k: 3,
+            suppress: false,
+            preview: false,
+        },
+    )?;
     let report = dir.join("report.html");
-    super::report::run(Some(dir), &ReportArgs { out: report.clone(), no_suppress: false })?;
+    super::report::run(
+        Some(dir),
+        &ReportArgs {
+            out: report.clone(),
+            no_suppress: false,
+        },
+    )?;
     super::admin::audit(Some(dir), true)?;
 
     println!("\nDone. The demo study is in {}:", dir.display());
@@ -175,7 +226,11 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     println!("  audit     plp --study {} audit", dir.display());
     println!(
         "  key       passphrase: {}",
-        if std::env::var("PLP_PASSPHRASE").as_deref() == Ok(DEMO_PASSPHRASE) { DEMO_PASSPHRASE } else { "(your PLP_PASSPHRASE)" }
+        if std::env::var("PLP_PASSPHRASE").as_deref() == Ok(DEMO_PASSPHRASE) {
+            DEMO_PASSPHRASE
+        } else {
+            "(your PLP_PASSPHRASE)"
+        }
     );
     let _ = Path::new(".");
     Ok(())

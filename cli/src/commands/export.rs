@@ -33,7 +33,15 @@ pub fn run(dir: Option<&Path>, a: &ExportArgs) -> Result<()> {
         study.config.allocated_codes.as_deref(),
     )?;
     let preview = !locked;
-    let files = build(&study.survey, &data, a.k, a.suppress, preview, &study.config.study_id, &study.config.title)?;
+    let files = build(
+        &study.survey,
+        &data,
+        a.k,
+        a.suppress,
+        preview,
+        &study.config.study_id,
+        &study.config.title,
+    )?;
     let out = write_dir(&a.out, &files)?;
     let tx = store.tx()?;
     audit(
@@ -49,7 +57,11 @@ pub fn run(dir: Option<&Path>, a: &ExportArgs) -> Result<()> {
     tx.commit()?;
     println!(
         "{}Exported {} respondent(s), {} complete pair(s) to {}",
-        if preview { "PREVIEW (not locked): " } else { "" },
+        if preview {
+            "PREVIEW (not locked): "
+        } else {
+            ""
+        },
         data.people.len(),
         data.pairs.len(),
         out.display()
@@ -82,7 +94,11 @@ fn qi_columns(t: &Table, qis: &[String], suffixes: &[&str]) -> Vec<usize> {
     let mut out = Vec::new();
     for s in suffixes {
         for q in qis {
-            let name = if s.is_empty() { q.clone() } else { format!("{q}_{s}") };
+            let name = if s.is_empty() {
+                q.clone()
+            } else {
+                format!("{q}_{s}")
+            };
             if let Some(i) = t.column(&name) {
                 out.push(i);
             }
@@ -183,11 +199,26 @@ fn build(
         .map(|t| (format!("{}.csv", t.name), t.to_csv()))
         .collect();
     let package = codebook::datapackage(&format!("{study_id}-export"), title, &tables, preview);
-    files.push((format!("{prefix}datapackage.json"), serde_json::to_vec_pretty(&package)?));
-    files.push((format!("{prefix}codebook.csv"), codebook::codebook_csv(&tables)));
-    files.push((format!("{prefix}setup.R"), codebook::setup_r(&tables).into_bytes()));
-    files.push((format!("{prefix}setup.sps"), codebook::setup_sps(&tables).into_bytes()));
-    files.push((format!("{prefix}setup.do"), codebook::setup_do(&tables).into_bytes()));
+    files.push((
+        format!("{prefix}datapackage.json"),
+        serde_json::to_vec_pretty(&package)?,
+    ));
+    files.push((
+        format!("{prefix}codebook.csv"),
+        codebook::codebook_csv(&tables),
+    ));
+    files.push((
+        format!("{prefix}setup.R"),
+        codebook::setup_r(&tables).into_bytes(),
+    ));
+    files.push((
+        format!("{prefix}setup.sps"),
+        codebook::setup_sps(&tables).into_bytes(),
+    ));
+    files.push((
+        format!("{prefix}setup.do"),
+        codebook::setup_do(&tables).into_bytes(),
+    ));
     files.push((
         format!("{prefix}linkage_report.json"),
         serde_json::to_vec_pretty(&serde_json::json!({
@@ -199,7 +230,10 @@ fn build(
             "groups": data.groups,
         }))?,
     ));
-    files.push((format!("{prefix}disclosure_report.json"), serde_json::to_vec_pretty(&report)?));
+    files.push((
+        format!("{prefix}disclosure_report.json"),
+        serde_json::to_vec_pretty(&report)?,
+    ));
     Ok(files)
 }
 
@@ -215,14 +249,20 @@ fn write_dir(out: &Path, files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
         .file_name()
         .and_then(|n| n.to_str())
         .context("--out must name a folder")?;
-    let tmp = parent.join(format!(".{name}.partial-{}", hex::encode(crate::study::random::<4>())));
+    let tmp = parent.join(format!(
+        ".{name}.partial-{}",
+        hex::encode(crate::study::random::<4>())
+    ));
     std::fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let result = (|| -> Result<()> {
         for (n, b) in files {
             crate::study::write_atomic(&tmp.join(n), b)?;
         }
         if out.exists() {
-            let old = parent.join(format!(".{name}.old-{}", hex::encode(crate::study::random::<4>())));
+            let old = parent.join(format!(
+                ".{name}.old-{}",
+                hex::encode(crate::study::random::<4>())
+            ));
             std::fs::rename(out, &old)?;
             std::fs::rename(&tmp, out)?;
             std::fs::remove_dir_all(&old)?;
@@ -233,7 +273,10 @@ fn write_dir(out: &Path, files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e.context(format!("export to {} failed; nothing was left half-written", out.display())));
+        return Err(e.context(format!(
+            "export to {} failed; nothing was left half-written",
+            out.display()
+        )));
     }
     Ok(out.to_path_buf())
 }

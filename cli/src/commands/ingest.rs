@@ -287,8 +287,12 @@ fn progress(n: u64) -> indicatif::ProgressBar {
 }
 
 fn load_surveys(store: &Store) -> Result<HashMap<String, Survey>> {
-    let mut stmt = store.conn.prepare("SELECT sha256, definition FROM surveys")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+    let mut stmt = store
+        .conn
+        .prepare("SELECT sha256, definition FROM surveys")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
     let mut out = HashMap::new();
     for row in rows {
         let (sha, json) = row?;
@@ -322,7 +326,10 @@ fn commit_batch(
         (&mut summary.rejected, batch.rejected),
         (&mut summary.withdrawn, batch.withdrawn),
         (&mut summary.withdrawal_no_match, batch.withdrawal_no_match),
-        (&mut summary.withdrawal_ambiguous, batch.withdrawal_ambiguous),
+        (
+            &mut summary.withdrawal_ambiguous,
+            batch.withdrawal_ambiguous,
+        ),
         (&mut summary.withdrawal_late, batch.withdrawal_late),
     ] {
         *total += add;
@@ -422,7 +429,14 @@ fn record(
             )?;
             let new_id = tx.last_insert_rowid();
             s.accepted += 1;
-            s.superseded += supersede(tx, new_id, &payload.code, side_s, &mac, &payload.consent.date)?;
+            s.superseded += supersede(
+                tx,
+                new_id,
+                &payload.code,
+                side_s,
+                &mac,
+                &payload.consent.date,
+            )?;
         }
         Verdict::Withdrawal(w) => {
             let dup: Option<i64> = tx
@@ -449,7 +463,11 @@ fn record(
                 let people = withdraw::find_people(tx, &mac, w.code.as_deref(), None)?;
                 match people.len() {
                     0 => {
-                        audit(tx, "withdrawal_no_match", serde_json::json!({ "request_id": w.request_id }))?;
+                        audit(
+                            tx,
+                            "withdrawal_no_match",
+                            serde_json::json!({ "request_id": w.request_id }),
+                        )?;
                         s.withdrawal_no_match += 1;
                         "no_match"
                     }

@@ -3,8 +3,8 @@
 mod admin;
 mod demo;
 mod export;
-mod report;
 mod ingest;
+mod report;
 mod setup;
 mod survey;
 mod withdraw;

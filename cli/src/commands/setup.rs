@@ -3,7 +3,10 @@
 use crate::args::{InitArgs, PublishArgs};
 use crate::keyfile;
 use crate::store::Store;
-use crate::study::{random, write_atomic, KeyInfo, Study, StudyConfig, KEY_FILE, STORE_FILE, STUDY_FILE, SURVEY_FILE};
+use crate::study::{
+    random, write_atomic, KeyInfo, Study, StudyConfig, KEY_FILE, STORE_FILE, STUDY_FILE,
+    SURVEY_FILE,
+};
 use anyhow::{bail, Context, Result};
 use plp_core::envelope::{b64_encode, is_study_id};
 use plp_core::published::PublishedStudy;
@@ -21,7 +24,7 @@ pub fn init(a: &InitArgs) -> Result<()> {
     if a.cohort == 0 {
         bail!("--cohort must be at least 1 (the number of people invited)");
     }
-    for f in [STUDY_FILE, KEY_FILE, STORE_FILE] {
+    for f in [STUDY_FILE, KEY_FILE, STORE_FILE, SURVEY_FILE] {
         if a.dir.join(f).exists() {
             bail!(
                 "{} already holds {f}; refusing to overwrite an existing study or key",
@@ -30,7 +33,9 @@ pub fn init(a: &InitArgs) -> Result<()> {
         }
     }
     let survey_text = match &a.survey {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?
+        }
         None => plp_core::PLP_SURVEY_TOML.to_string(),
     };
     plp_core::check::from_toml(&survey_text).map_err(|e| match (&a.survey, e) {
@@ -72,9 +77,16 @@ pub fn init(a: &InitArgs) -> Result<()> {
             f.sync_all()?;
         }
         write_atomic(&a.dir.join(SURVEY_FILE), survey_text.as_bytes())?;
-        write_atomic(&a.dir.join(STUDY_FILE), toml::to_string_pretty(&config)?.as_bytes())?;
+        write_atomic(
+            &a.dir.join(STUDY_FILE),
+            toml::to_string_pretty(&config)?.as_bytes(),
+        )?;
         let study = Study::open(Some(&a.dir))?;
-        let mut store = Store::create(&a.dir.join(STORE_FILE), &config.study_id, &config.key.key_id)?;
+        let mut store = Store::create(
+            &a.dir.join(STORE_FILE),
+            &config.study_id,
+            &config.key.key_id,
+        )?;
         store.add_survey(
             &study.survey_sha256(),
             &study.survey.survey.id,

@@ -6,8 +6,7 @@ use std::path::Path;
 
 /// Loads a definition from TOML or published JSON, with every problem listed on failure.
 pub fn load(path: &Path) -> Result<Survey> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let is_json = path.extension().is_some_and(|e| e == "json")
         || bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     let result = if is_json {
@@ -60,7 +59,11 @@ pub fn show(path: Option<&Path>) -> Result<()> {
 pub fn render(s: &Survey) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, "{} (survey {} v{})", s.survey.title, s.survey.id, s.survey.version);
+    let _ = writeln!(
+        out,
+        "{} (survey {} v{})",
+        s.survey.title, s.survey.id, s.survey.version
+    );
     let _ = writeln!(
         out,
         "Information sheet v{}; pair codes match {}; side from {}",
@@ -70,7 +73,15 @@ pub fn render(s: &Survey) -> String {
         let _ = writeln!(out, "\n== Page {}: {} ==", i + 1, sec.title);
         for q in &sec.questions {
             let req = if q.required { " *" } else { "" };
-            let _ = writeln!(out, "Q{} [{}] {}{} ({})", q.number, q.id, q.text, req, q.kind.name());
+            let _ = writeln!(
+                out,
+                "Q{} [{}] {}{} ({})",
+                q.number,
+                q.id,
+                q.text,
+                req,
+                q.kind.name()
+            );
             if let Some(rule) = &q.show_if {
                 let _ = writeln!(out, "    shown only when {}", rule.describe());
             }
@@ -86,7 +97,12 @@ pub fn render(s: &Survey) -> String {
                         let _ = writeln!(out, "    - {}: {}{}{}", o.id, o.label, other, side);
                     }
                 }
-                Kind::Rating { min, max, min_label, max_label } => {
+                Kind::Rating {
+                    min,
+                    max,
+                    min_label,
+                    max_label,
+                } => {
                     let _ = writeln!(out, "    {min} = {min_label} .. {max} = {max_label}");
                 }
                 Kind::ShortText { max_length } | Kind::LongText { max_length } => {

@@ -35,7 +35,11 @@ pub fn find_people(
         "SELECT id, code, side FROM responses WHERE tag_mac = ?1 AND code IS NOT NULL ORDER BY id",
     )?;
     let rows = stmt.query_map([tag_mac], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
     })?;
     let mut people: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
     for row in rows {
@@ -56,7 +60,10 @@ pub fn find_people(
 pub fn destroy(tx: &Transaction<'_>, ids: &[i64]) -> Result<usize> {
     let mut n = 0;
     for id in ids {
-        tx.execute("UPDATE responses SET superseded_by = NULL WHERE superseded_by = ?1", [id])?;
+        tx.execute(
+            "UPDATE responses SET superseded_by = NULL WHERE superseded_by = ?1",
+            [id],
+        )?;
         tx.execute(
             "INSERT OR IGNORE INTO withdrawn(envelope_sha256, submission_id)
              SELECT envelope_sha256, submission_id FROM responses WHERE id = ?1",
@@ -93,7 +100,11 @@ pub fn run(dir: Option<&Path>, a: &WithdrawArgs) -> Result<()> {
             );
         }
         let tx = store.tx()?;
-        audit(&tx, "late_withdrawal_request", serde_json::json!({ "via": "plp withdraw" }))?;
+        audit(
+            &tx,
+            "late_withdrawal_request",
+            serde_json::json!({ "via": "plp withdraw" }),
+        )?;
         tx.commit()?;
         bail!(
             "analysis began at {locked} (plp lock), so withdrawal is no longer possible, as the information sheet told respondents. The late request was recorded in the audit log"
@@ -119,7 +130,11 @@ pub fn run(dir: Option<&Path>, a: &WithdrawArgs) -> Result<()> {
             drop(tx);
             println!(
                 "No responses match this memorable word{}. Nothing was changed.",
-                if code.is_some() || side.is_some() { " with that code/role" } else { "" }
+                if code.is_some() || side.is_some() {
+                    " with that code/role"
+                } else {
+                    ""
+                }
             );
             Ok(())
         }
