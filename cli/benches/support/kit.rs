@@ -1,8 +1,9 @@
 //! What the `plp serve` tests (`tests/serve.rs`) and the load bench (`benches/serve_load.rs`)
 //! share: a study made by the real `plp init`, the real server started on a free loopback
-//! port, envelopes sealed exactly as the browser seals them (to the key in the *served*
-//! `study.json`), and a small HTTP/1.1 client over `std::net::TcpStream` that can also send
-//! what a well-behaved client would not (a false Content-Length, say).
+//! port, envelopes sealed exactly as the browser seals them (a random walk through the
+//! built-in survey, sealed to the key in the *served* `study.json`), and a small HTTP/1.1
+//! client over `std::net::TcpStream` that can also send what a well-behaved client would
+//! not (a false Content-Length, say).
 
 #![allow(dead_code)]
 
@@ -20,81 +21,6 @@ use std::time::Duration;
 pub const PASSPHRASE: &str = "serve tests passphrase";
 /// The consent date of the sealed responses.
 pub const DATE: &str = "2026-03-02";
-
-/// A small survey shaped like PLP: pair code, memorable word, the pairing question, a branch.
-pub const SURVEY: &str = r#"
-[survey]
-id = "mini"
-version = "1"
-title = "Mini"
-
-[information_sheet]
-version = "1"
-text = "About this survey."
-
-[pairing]
-question = "q3"
-sides = { bme = "a", senior_leader = "b", both = "either" }
-
-[[sections]]
-id = "about"
-title = "About you"
-
-[[sections.questions]]
-id = "q1"
-number = 1
-kind = "pair_code"
-text = "Your pair code"
-required = true
-
-[[sections.questions]]
-id = "q2"
-number = 2
-kind = "memorable_word"
-text = "A memorable word"
-required = true
-
-[[sections.questions]]
-id = "q3"
-number = 3
-kind = "single"
-text = "Your role"
-required = true
-options = [
-  { id = "bme", label = "BME staff member" },
-  { id = "senior_leader", label = "Senior leader" },
-  { id = "both", label = "Both" },
-]
-
-[[sections]]
-id = "meetings"
-title = "Meetings"
-
-[[sections.questions]]
-id = "q4"
-number = 4
-kind = "single"
-text = "Did you meet?"
-required = true
-options = [{ id = "yes", label = "Yes" }, { id = "no", label = "No" }]
-
-[[sections.questions]]
-id = "q5"
-number = 5
-kind = "rating"
-text = "How useful were the meetings?"
-min = 1
-max = 5
-min_label = "Not at all"
-max_label = "Very"
-show_if = { equals = { question = "q4", option = "yes" } }
-
-[[sections.questions]]
-id = "q6"
-number = 6
-kind = "long_text"
-text = "Anything else?"
-"#;
 
 /// The `plp` binary under test.
 pub fn plp_bin() -> &'static str {
@@ -127,11 +53,9 @@ pub struct TestStudy {
 }
 
 impl TestStudy {
-    /// `plp init` with the small survey.
+    /// `plp init` with the built-in PLP survey.
     pub fn new(study_id: &str) -> TestStudy {
         let tmp = tempfile::tempdir().expect("temporary folder");
-        let survey = tmp.path().join("mini.toml");
-        std::fs::write(&survey, SURVEY).expect("survey written");
         let dir = tmp.path().join("study");
         plp_ok(&[
             "init".as_ref(),
@@ -142,8 +66,6 @@ impl TestStudy {
             "Serve test".as_ref(),
             "--cohort".as_ref(),
             "5".as_ref(),
-            "--survey".as_ref(),
-            survey.as_os_str(),
         ]);
         TestStudy { tmp, dir }
     }
