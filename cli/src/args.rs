@@ -67,6 +67,13 @@ pub struct DemoArgs {
     /// Folder for the demo study (replaced if it holds an earlier demo).
     #[arg(default_value = "plp-demo")]
     pub dir: PathBuf,
+    /// Afterwards, serve the respondent app on this address with a fresh, unlocked study
+    /// (DIR/live) so a person can fill in the survey.
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<std::net::SocketAddr>,
+    /// The built respondent app to serve with --serve (`trunk build --release` writes dist/).
+    #[arg(long, value_name = "DIR", requires = "serve")]
+    pub web: Option<PathBuf>,
 }
 
 /// `plp export`

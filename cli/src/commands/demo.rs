@@ -232,6 +232,37 @@ pub fn run(a: &DemoArgs) -> Result<()> {
             "(your PLP_PASSPHRASE)"
         }
     );
-    let _ = Path::new(".");
+    if let Some(addr) = a.serve {
+        serve_live(dir, addr, a.web.as_deref())?;
+    }
     Ok(())
+}
+
+/// Serves a fresh, unlocked copy of the demo study so a person can answer the survey in a
+/// browser; what they submit is ingested into `DIR/live`.
+fn serve_live(dir: &Path, addr: std::net::SocketAddr, web: Option<&Path>) -> Result<()> {
+    let live = dir.join("live");
+    super::setup::init(&InitArgs {
+        dir: live.clone(),
+        study_id: "plp-demo-live".into(),
+        title: "Parallel Learning Partnerships evaluation (try it)".into(),
+        cohort: 53,
+        survey: None,
+        submission_url: Some("/api/v1/envelopes".into()),
+    })?;
+    println!("\n== 8. Serving the respondent app for {} on http://{addr}", live.display());
+    if web.is_none() {
+        println!("   (the app is not built: build it with `trunk build --release` and pass --web dist)");
+    }
+    println!(
+        "   Fill in the survey in your browser, then stop the server with Ctrl-C and run:\n\
+         \x20    plp --study {live} ingest\n\
+         \x20    plp --study {live} status\n\
+         \x20    plp --study {live} export --preview --out {live}/export",
+        live = live.display()
+    );
+    crate::serve::run(
+        Some(&live),
+        &crate::args::ServeArgs { addr, web: web.map(Path::to_path_buf), log: false },
+    )
 }
