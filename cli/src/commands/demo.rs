@@ -250,9 +250,14 @@ fn serve_live(dir: &Path, addr: std::net::SocketAddr, web: Option<&Path>) -> Res
         survey: None,
         submission_url: Some("/api/v1/envelopes".into()),
     })?;
-    println!("\n== 8. Serving the respondent app for {} on http://{addr}", live.display());
+    println!(
+        "\n== 8. Serving the respondent app for {} on http://{addr}",
+        live.display()
+    );
     if web.is_none() {
-        println!("   (the app is not built: build it with `trunk build --release` and pass --web dist)");
+        println!(
+            "   (the app is not built: build it with `trunk build --release` and pass --web dist)"
+        );
     }
     println!(
         "   Fill in the survey in your browser, then stop the server with Ctrl-C and run:\n\
@@ -263,6 +268,10 @@ fn serve_live(dir: &Path, addr: std::net::SocketAddr, web: Option<&Path>) -> Res
     );
     crate::serve::run(
         Some(&live),
-        &crate::args::ServeArgs { addr, web: web.map(Path::to_path_buf), log: false },
+        &crate::args::ServeArgs {
+            addr,
+            web: web.map(Path::to_path_buf),
+            log: false,
+        },
     )
 }
