@@ -39,7 +39,8 @@ fn main() {
         .collect();
 
     let study = kit::TestStudy::new("load-test");
-    let server = kit::Server::start(&study.dir, &[]);
+    // No per-connection rate limit: this measures the server, not the limit.
+    let server = kit::Server::start(&study.dir, &["--rate".as_ref(), "1e9".as_ref()]);
     let published = kit::load_published(server.addr);
     println!(
         "plp serve on {} (inbox: SQLite WAL, synchronous=FULL, group commit)",

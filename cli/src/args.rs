@@ -171,6 +171,19 @@ pub struct ServeArgs {
     /// Print method, path and status of each request to stderr (never addresses or agents).
     #[arg(long)]
     pub log: bool,
+    /// Envelopes one connection may submit per second (twice as many back to back); more
+    /// are answered 429. A respondent submits once.
+    #[arg(long, value_name = "N", default_value_t = 5.0, value_parser = positive_rate)]
+    pub rate: f64,
+}
+
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "`{s}` is not a positive number of envelopes per second"
+        )),
+    }
 }
 
 /// `plp withdraw`

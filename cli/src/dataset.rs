@@ -1,18 +1,33 @@
-//! The analysis dataset: accepted responses opened in memory, linked into pairs and given
-//! their pseudonyms. Export and report both start here, so they always agree.
+//! The analysis dataset: accepted responses linked into pairs and given their pseudonyms,
+//! then opened. Export and report both start here, so they always agree.
 //!
-//! Plaintext lives only in memory here and in the files an evaluator asks for.
+//! Two steps, so that a million responses fit in memory:
+//! - [`roster`] settles who is in the dataset without opening anything: pair code, side and
+//!   row of every accepted response come from the store's columns; linkage, pseudonyms and
+//!   the export order follow.
+//! - [`open_answers`] then opens the respondents' answers in roster order, a chunk at a
+//!   time on every core (each worker with its own read-only connection), and hands each
+//!   chunk to the caller in order. A response ingested with its wrapped AEAD key
+//!   ([`crate::store::OpenKeyWrap`]) is decrypted with AES-GCM alone; others are opened
+//!   with X25519 as at ingest.
+//!
+//! [`load`] does both and keeps every answer, for the report. Plaintext lives only in memory
+//! here and in the files an evaluator asks for.
 
-use crate::pseudonyms::get_or_assign;
-use crate::store::Store;
-use anyhow::{bail, Result};
-use plp_core::answers::Answers;
+use crate::store::{opener, OpenKeyWrap, Store};
+use anyhow::{bail, Context, Result};
+use plp_core::answers::{Answer, Answers};
 use plp_core::envelope::Envelope;
 use plp_core::linkage::{link, Class, Group};
-use plp_core::payload::{parse, Payload};
 use plp_core::seal::KeyPair;
 use plp_core::survey::Side;
+use rusqlite::{params, OpenFlags, OptionalExtension, Transaction};
 use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{mpsc, Mutex};
+
+/// Respondents opened per chunk in [`open_answers`].
+const CHUNK: usize = 1024;
 
 /// One respondent in the dataset.
 #[derive(Debug, Clone)]
@@ -29,7 +44,31 @@ pub struct Person {
     pub answers: Answers,
 }
 
-/// A complete pair, as indices into [`Dataset::people`].
+/// Where a respondent's answers are stored.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// An accepted response (`responses.id`).
+    Response(i64),
+    /// A pseudonymised record, after identifiers were destroyed (`records.person_id`).
+    Record(String),
+}
+
+/// One respondent of the roster: everything but the answers.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Pseudonymous pair id.
+    pub pair_id: String,
+    /// Pseudonymous person id.
+    pub person_id: String,
+    /// Side: A or B inside a complete pair, otherwise as answered.
+    pub side: Side,
+    /// Linkage class of their code.
+    pub pair_status: &'static str,
+    /// Where the answers are.
+    pub source: Source,
+}
+
+/// A complete pair, as indices into the people (of a [`Roster`] or a [`Dataset`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Pair {
     /// Side-A member.
@@ -57,7 +96,24 @@ pub struct GroupReport {
     pub arbitrary_order: bool,
 }
 
-/// Everything export and report need.
+/// Who is in the dataset, linked and pseudonymised, without answers.
+pub struct Roster {
+    /// Respondents, ordered by person id.
+    pub people: Vec<Member>,
+    /// Complete pairs, ordered by pair id.
+    pub pairs: Vec<Pair>,
+    /// One entry per code group, ordered by pair id.
+    pub groups: Vec<GroupReport>,
+}
+
+impl Roster {
+    /// Number of code groups of a class.
+    pub fn count(&self, class: &str) -> usize {
+        self.groups.iter().filter(|g| g.class == class).count()
+    }
+}
+
+/// Everything the report needs.
 pub struct Dataset {
     /// Respondents, ordered by person id.
     pub people: Vec<Person>,
@@ -69,10 +125,79 @@ pub struct Dataset {
 
 #[derive(Deserialize)]
 struct Record {
-    person_id: String,
-    pair_id: String,
-    side: String,
     answers: Answers,
+}
+
+/// The `answers` of a stored response. Its payload was parsed strictly and validated at
+/// ingest ([`plp_core::payload::parse`], `verify`); reading it back needs only the answers,
+/// and the other members are skipped.
+#[derive(Deserialize)]
+struct StoredResponse {
+    answers: FastAnswers,
+}
+
+/// [`Answers`] decoded directly: each value by its JSON type (integer, string or array of
+/// strings), the three shapes of [`Answer`]. The same values as `Answer`'s own untagged
+/// decoding, which buffers every value and builds an error for each shape it tries first.
+struct FastAnswers(Answers);
+
+impl<'de> Deserialize<'de> for FastAnswers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Map;
+        impl<'de> serde::de::Visitor<'de> for Map {
+            type Value = Answers;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of answers")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Answers, A::Error> {
+                let mut out = Answers::new();
+                while let Some((k, v)) = m.next_entry::<String, OneAnswer>()? {
+                    out.insert(k, v.0);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Map).map(FastAnswers)
+    }
+}
+
+struct OneAnswer(Answer);
+
+impl<'de> Deserialize<'de> for OneAnswer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Answer;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an integer, a string or a list of strings")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Answer, E> {
+                Ok(Answer::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Answer, E> {
+                i64::try_from(v)
+                    .map(Answer::Int)
+                    .map_err(|_| E::custom("an integer out of range"))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Answer, E> {
+                Ok(Answer::Text(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Answer, E> {
+                Ok(Answer::Text(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Answer, A::Error> {
+                let mut v = Vec::new();
+                while let Some(x) = s.next_element::<String>()? {
+                    v.push(x);
+                }
+                Ok(Answer::List(v))
+            }
+        }
+        d.deserialize_any(V).map(OneAnswer)
+    }
 }
 
 fn side_of(s: &str) -> Side {
@@ -83,94 +208,141 @@ fn side_of(s: &str) -> Side {
     }
 }
 
-/// Opens every accepted response (or pseudonymised record, after identifiers were
-/// destroyed), links and pseudonymises. Pseudonyms are drawn once and stored.
-pub fn load(
+/// The pseudonym table, read once: lookups in memory, new draws inserted as they are made.
+/// The same ids as [`crate::pseudonyms::get_or_assign`] would draw, one at a time.
+struct Pseudonyms {
+    known: HashMap<(bool, String), String>,
+    taken: [HashSet<String>; 2],
+}
+
+impl Pseudonyms {
+    fn load(tx: &Transaction<'_>) -> Result<Pseudonyms> {
+        let mut p = Pseudonyms {
+            known: HashMap::new(),
+            taken: [HashSet::new(), HashSet::new()],
+        };
+        let mut stmt = tx.prepare("SELECT kind, key, pseudonym FROM pseudonyms")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let pair = r.get_ref(0)?.as_str()? == "pair";
+            let pseudonym: String = r.get(2)?;
+            p.taken[pair as usize].insert(pseudonym.clone());
+            p.known.insert((pair, r.get(1)?), pseudonym);
+        }
+        Ok(p)
+    }
+
+    /// The pseudonym of `key` (`pair` or `person` kind), drawing one if it has none:
+    /// `D` or `R`, then a random number of enough digits for twice the ids needed.
+    fn get_or_assign(
+        &mut self,
+        tx: &Transaction<'_>,
+        pair: bool,
+        key: &str,
+        total: usize,
+    ) -> Result<String> {
+        if let Some(p) = self.known.get(&(pair, key.to_string())) {
+            return Ok(p.clone());
+        }
+        let taken = &mut self.taken[pair as usize];
+        let (kind, prefix) = if pair { ("pair", "D") } else { ("person", "R") };
+        let needed = (total.max(taken.len() + 1)) * 2;
+        let mut width = 2;
+        while 10usize.pow(width) - 1 < needed {
+            width += 1;
+        }
+        let space = 10u64.pow(width) - 1;
+        loop {
+            let r = u64::from_le_bytes(crate::study::random::<8>());
+            let candidate = format!("{prefix}{:0w$}", 1 + r % space, w = width as usize);
+            if !taken.contains(&candidate) {
+                tx.prepare_cached(
+                    "INSERT INTO pseudonyms(kind, key, pseudonym) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![kind, key, candidate])?;
+                // Each key is asked for once per export, so `known` need not grow.
+                taken.insert(candidate.clone());
+                return Ok(candidate);
+            }
+        }
+    }
+}
+
+/// Links and pseudonymises every accepted response (or pseudonymised record, after
+/// identifiers were destroyed) from the store's columns alone. Pseudonyms are drawn once
+/// and stored.
+pub fn roster(
     store: &mut Store,
-    key: &KeyPair,
     survey_sha256: &str,
     allocated: Option<&[String]>,
-) -> Result<Dataset> {
-    // (link key, person key, side, answers, fixed person id)
-    let mut raw: Vec<(String, String, Side, Answers, Option<String>)> = Vec::new();
+) -> Result<Roster> {
+    // (link key, person key, side, source)
+    let mut raw: Vec<(String, String, Side, Source)> = Vec::new();
     let destroyed = store.identifiers_destroyed_at()?.is_some();
     let sql = if destroyed {
-        "SELECT person_id, pair_id, side, envelope, survey_sha256 FROM records ORDER BY person_id"
+        "SELECT person_id, pair_id, side, survey_sha256 FROM records ORDER BY person_id"
     } else {
-        "SELECT id, code, side, envelope, survey_sha256 FROM responses WHERE state = 'accepted' ORDER BY id"
+        "SELECT id, code, side, survey_sha256 FROM responses WHERE state = 'accepted' ORDER BY id"
     };
     {
         let mut stmt = store.conn.prepare(sql)?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            let person_key: String = if destroyed {
-                r.get(0)?
-            } else {
-                r.get::<_, i64>(0)?.to_string()
-            };
-            let link_key: String = r.get(1)?;
-            let side: String = r.get(2)?;
-            let env: Vec<u8> = r.get(3)?;
-            let sha: String = r.get(4)?;
+            let sha = r.get_ref(3)?.as_str()?;
             if sha != survey_sha256 {
                 bail!(
                     "a stored response answers another survey version ({}…); this export covers one version",
-                    &sha[..16]
+                    &sha[..16.min(sha.len())]
                 );
             }
-            let plain = key.open(&Envelope::parse(&env)?)?;
-            if destroyed {
-                let rec: Record = serde_json::from_slice(&plain)?;
-                raw.push((
-                    rec.pair_id,
-                    rec.person_id.clone(),
-                    side_of(&rec.side),
-                    rec.answers,
-                    Some(rec.person_id),
-                ));
+            let (person_key, source) = if destroyed {
+                let p: String = r.get(0)?;
+                (p.clone(), Source::Record(p))
             } else {
-                let Payload::Response(p) = parse(&plain)? else {
-                    bail!("stored response {person_key} is not a response payload");
-                };
-                raw.push((link_key, person_key, side_of(&side), p.answers, None));
-            }
+                let id: i64 = r.get(0)?;
+                (id.to_string(), Source::Response(id))
+            };
+            raw.push((
+                r.get(1)?,
+                person_key,
+                side_of(r.get_ref(2)?.as_str()?),
+                source,
+            ));
         }
     }
     let groups: Vec<Group<usize>> = link(
         raw.iter().enumerate().map(|(i, r)| (r.0.clone(), i, r.2)),
         allocated,
     );
-    let sides: Vec<Side> = raw.iter().map(|r| r.2).collect();
     let tx = store.tx()?;
+    let mut pseudonyms = if destroyed {
+        None
+    } else {
+        Some(Pseudonyms::load(&tx)?)
+    };
     let n_people = raw.len();
     let n_groups = groups.len();
-    let mut people: Vec<Person> = Vec::with_capacity(n_people);
-    let mut index = vec![usize::MAX; n_people];
+    let mut people: Vec<Member> = Vec::with_capacity(n_people);
     let mut pairs = Vec::new();
-    let mut reports = Vec::new();
+    let mut reports = Vec::with_capacity(n_groups);
     for g in &groups {
-        let pair_id = if destroyed {
-            g.code.clone()
-        } else {
-            get_or_assign(&tx, "pair", &g.code, n_groups)?
+        let pair_id = match &mut pseudonyms {
+            None => g.code.clone(),
+            Some(p) => p.get_or_assign(&tx, true, &g.code, n_groups)?,
         };
-        let mut add = |i: usize,
-                       side: Side,
-                       status: &'static str,
-                       people: &mut Vec<Person>|
-         -> Result<usize> {
-            let person_id = match &raw[i].4 {
-                Some(p) => p.clone(),
-                None => get_or_assign(&tx, "person", &raw[i].1, n_people)?,
+        let mut add = |i: usize, side: Side, status: &'static str| -> Result<usize> {
+            let (_, person_key, _, source) = &raw[i];
+            let person_id = match &mut pseudonyms {
+                None => person_key.clone(),
+                Some(p) => p.get_or_assign(&tx, false, person_key, n_people)?,
             };
-            people.push(Person {
+            people.push(Member {
                 pair_id: pair_id.clone(),
                 person_id,
                 side,
                 pair_status: status,
-                answers: std::mem::take(&mut raw[i].3),
+                source: source.clone(),
             });
-            index[i] = people.len() - 1;
             Ok(people.len() - 1)
         };
         let (members, arbitrary) = match &g.class {
@@ -179,8 +351,8 @@ pub fn load(
                 b,
                 arbitrary_order,
             } => {
-                let ia = add(*a, Side::A, "complete", &mut people)?;
-                let ib = add(*b, Side::B, "complete", &mut people)?;
+                let ia = add(*a, Side::A, "complete")?;
+                let ib = add(*b, Side::B, "complete")?;
                 pairs.push(Pair {
                     a: ia,
                     b: ib,
@@ -188,11 +360,11 @@ pub fn load(
                 });
                 (vec![ia, ib], *arbitrary_order)
             }
-            Class::Singleton(i) => (vec![add(*i, sides[*i], "singleton", &mut people)?], false),
+            Class::Singleton(i) => (vec![add(*i, raw[*i].2, "singleton")?], false),
             Class::Conflict(list) => {
                 let mut v = Vec::new();
                 for i in list {
-                    v.push(add(*i, sides[*i], "conflict", &mut people)?);
+                    v.push(add(*i, raw[*i].2, "conflict")?);
                 }
                 (v, false)
             }
@@ -210,6 +382,8 @@ pub fn load(
         });
     }
     tx.commit()?;
+    drop(groups);
+    drop(raw);
     // Stable, meaningless order: by pseudonym.
     let mut order: Vec<usize> = (0..people.len()).collect();
     order.sort_by(|&x, &y| people[x].person_id.cmp(&people[y].person_id));
@@ -217,17 +391,226 @@ pub fn load(
     for (pos, &old) in order.iter().enumerate() {
         new_pos[old] = pos;
     }
-    let sorted: Vec<Person> = order.iter().map(|&i| people[i].clone()).collect();
+    let mut slots: Vec<Option<Member>> = people.into_iter().map(Some).collect();
+    let sorted: Vec<Member> = order
+        .iter()
+        .map(|&i| slots[i].take().expect("each person once"))
+        .collect();
     for p in &mut pairs {
         p.a = new_pos[p.a];
         p.b = new_pos[p.b];
     }
     pairs.sort_by(|x, y| sorted[x.a].pair_id.cmp(&sorted[y.a].pair_id));
     reports.sort_by(|x, y| x.pair_id.cmp(&y.pair_id));
-    Ok(Dataset {
+    Ok(Roster {
         people: sorted,
         pairs,
         groups: reports,
+    })
+}
+
+/// Opens the answers of `people` in order, [`CHUNK`] respondents at a time on every core.
+/// `each` turns a chunk's members and their answers into what the caller keeps (in a worker
+/// thread); `sink` receives those results in roster order, with the index of the chunk's
+/// first member.
+pub fn open_answers<T: Send>(
+    store: &Store,
+    key: &KeyPair,
+    people: &[Member],
+    each: impl Fn(&[Member], Vec<Answers>) -> Result<T> + Sync,
+    mut sink: impl FnMut(usize, T) -> Result<()>,
+) -> Result<()> {
+    let path = store
+        .conn
+        .path()
+        .filter(|p| !p.is_empty())
+        .context("the store has no file")?
+        .to_string();
+    let study_id = store.meta("study_id")?.unwrap_or_default();
+    let opener = opener(key, &study_id)?;
+    let wrap = OpenKeyWrap::new(key);
+    let chunks: Vec<&[Member]> = people.chunks(CHUNK).collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(chunks.len().max(1));
+    let next = Mutex::new(0usize);
+    let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Result<T>)>(workers * 2);
+    // How far the sink has got: workers wait rather than run ahead by more than this.
+    let window = workers * 2;
+    let consumed = Mutex::new(0usize);
+    let cv = std::sync::Condvar::new();
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..workers {
+            let done_tx = done_tx.clone();
+            let (next, chunks, opener, wrap, each, path) =
+                (&next, &chunks, &opener, &wrap, &each, &path);
+            let (consumed, cv) = (&consumed, &cv);
+            scope.spawn(move || {
+                let mut reader = match Reader::open(path) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = done_tx.send((usize::MAX, Err(e)));
+                        return;
+                    }
+                };
+                loop {
+                    let i = {
+                        let mut n = next.lock().expect("not poisoned");
+                        let i = *n;
+                        *n += 1;
+                        i
+                    };
+                    if i >= chunks.len() {
+                        return;
+                    }
+                    {
+                        let mut c = consumed.lock().expect("not poisoned");
+                        while i >= *c + window {
+                            c = cv.wait(c).expect("not poisoned");
+                        }
+                    }
+                    let result = chunks[i]
+                        .iter()
+                        .map(|m| reader.answers(m, opener, wrap))
+                        .collect::<Result<Vec<Answers>>>()
+                        .and_then(|answers| each(chunks[i], answers));
+                    let failed = result.is_err();
+                    if done_tx.send((i, result)).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let mut ready: BTreeMap<usize, T> = BTreeMap::new();
+        let outcome = (|| -> Result<()> {
+            for i in 0..chunks.len() {
+                let value = loop {
+                    if let Some(v) = ready.remove(&i) {
+                        break v;
+                    }
+                    let (j, r) = done_rx
+                        .recv()
+                        .map_err(|_| anyhow::anyhow!("a worker opening responses stopped"))?;
+                    ready.insert(j, r?);
+                };
+                sink(i * CHUNK, value)?;
+                *consumed.lock().expect("not poisoned") = i + 1;
+                cv.notify_all();
+            }
+            Ok(())
+        })();
+        if outcome.is_err() {
+            // Let waiting workers finish: they see no more chunks.
+            *next.lock().expect("not poisoned") = chunks.len();
+            *consumed.lock().expect("not poisoned") = usize::MAX / 2;
+            cv.notify_all();
+            while done_rx.recv().is_ok() {}
+        }
+        outcome
+    })
+}
+
+/// One worker's read-only connection to the store.
+struct Reader {
+    conn: rusqlite::Connection,
+}
+
+impl Reader {
+    fn open(path: &str) -> Result<Reader> {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("cannot open the store {path}"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(Reader { conn })
+    }
+
+    fn answers(
+        &mut self,
+        m: &Member,
+        opener: &plp_core::fastopen::Opener,
+        wrap: &OpenKeyWrap,
+    ) -> Result<Answers> {
+        let gone = || {
+            anyhow::anyhow!(
+                "respondent {} left the store while it was read (a withdrawal or another command ran at the same time); run the command again",
+                m.person_id
+            )
+        };
+        match &m.source {
+            Source::Response(id) => {
+                let mut stmt = self.conn.prepare_cached(
+                    "SELECT envelope, open_key, envelope_sha256 FROM responses WHERE id = ?1",
+                )?;
+                let (envelope, open_key, sha): (Vec<u8>, Option<Vec<u8>>, String) = stmt
+                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?
+                    .ok_or_else(gone)?;
+                let env = Envelope::parse(&envelope)?;
+                let fast = open_key
+                    .and_then(|k| wrap.unwrap(&sha, &k))
+                    .and_then(|k| k.open(&env.ct).ok());
+                let plain = match fast {
+                    Some(p) => p,
+                    None => opener.open(&env)?.plaintext,
+                };
+                let stored: StoredResponse = serde_json::from_slice(&plain)
+                    .with_context(|| format!("stored response {id} is not a response payload"))?;
+                Ok(stored.answers.0)
+            }
+            Source::Record(person) => {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached("SELECT envelope FROM records WHERE person_id = ?1")?;
+                let envelope: Vec<u8> = stmt
+                    .query_row([person], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(gone)?;
+                let plain = opener.open(&Envelope::parse(&envelope)?)?.plaintext;
+                let rec: Record = serde_json::from_slice(&plain)?;
+                Ok(rec.answers)
+            }
+        }
+    }
+}
+
+/// The roster with every respondent's answers opened: what the report needs.
+pub fn load(
+    store: &mut Store,
+    key: &KeyPair,
+    survey_sha256: &str,
+    allocated: Option<&[String]>,
+) -> Result<Dataset> {
+    let roster = roster(store, survey_sha256, allocated)?;
+    let mut people = Vec::with_capacity(roster.people.len());
+    open_answers(
+        store,
+        key,
+        &roster.people,
+        |_, answers| Ok(answers),
+        |_, answers: Vec<Answers>| {
+            people.extend(answers);
+            Ok(())
+        },
+    )?;
+    let people = roster
+        .people
+        .into_iter()
+        .zip(people)
+        .map(|(m, answers)| Person {
+            pair_id: m.pair_id,
+            person_id: m.person_id,
+            side: m.side,
+            pair_status: m.pair_status,
+            answers,
+        })
+        .collect();
+    Ok(Dataset {
+        people,
+        pairs: roster.pairs,
+        groups: roster.groups,
     })
 }
 
@@ -264,5 +647,35 @@ impl Dataset {
     /// Number of code groups of a class.
     pub fn count(&self, class: &str) -> usize {
         self.groups.iter().filter(|g| g.class == class).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The direct decoding gives what `Answer`'s own (untagged) decoding gives.
+    #[test]
+    fn fast_answers_decode_as_core_does() {
+        let json = r#"{"format":"plp-response/1","answers":{"q1":"yes","q2":7,"q3":-2,"q4":["a","b"],"q5":[],"q6":"text with \"quotes\" and \u00e9"},"code":"AB"}"#;
+        let fast: StoredResponse = serde_json::from_str(json).unwrap();
+        #[derive(Deserialize)]
+        struct Slow {
+            answers: Answers,
+        }
+        let slow: Slow = serde_json::from_str(json).unwrap();
+        assert_eq!(fast.answers.0, slow.answers);
+        for bad in [
+            r#"{"answers":{"q":1.5}}"#,
+            r#"{"answers":{"q":[1]}}"#,
+            r#"{"answers":{"q":null}}"#,
+            r#"{"answers":{"q":18446744073709551615}}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<StoredResponse>(bad).is_err(),
+                "{bad}"
+            );
+            assert!(serde_json::from_str::<Slow>(bad).is_err(), "{bad}");
+        }
     }
 }

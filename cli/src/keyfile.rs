@@ -5,7 +5,7 @@
 //! so a key file cannot be swapped for another study's without failing to decrypt.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
+use aes_gcm::{Aes256Gcm, Nonce};
 use anyhow::{bail, Context, Result};
 use plp_core::envelope::{b64_decode, b64_encode};
 use plp_core::seal::KeyPair;
@@ -53,6 +53,12 @@ fn derive(passphrase: &[u8], kdf: &Kdf) -> Result<Zeroizing<[u8; 32]>> {
     Ok(out)
 }
 
+/// AES-256-GCM under the key-file key, borrowed: `Key::from(*kek)` would leave a copy of
+/// the key on the stack that nothing zeroises.
+fn cipher(kek: &Zeroizing<[u8; 32]>) -> Aes256Gcm {
+    Aes256Gcm::new_from_slice(&kek[..]).expect("AES-256 takes a 32-byte key")
+}
+
 /// Encrypts a key pair under a passphrase and returns the file's bytes.
 pub fn seal(key: &KeyPair, passphrase: &str) -> Result<Vec<u8>> {
     let kdf = Kdf {
@@ -66,7 +72,7 @@ pub fn seal(key: &KeyPair, passphrase: &str) -> Result<Vec<u8>> {
     let nonce = crate::study::random::<12>();
     let key_id = key.public().key_id().to_string();
     let aad = format!("{FORMAT}\0{key_id}");
-    let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*kek));
+    let cipher = cipher(&kek);
     let ct = cipher
         .encrypt(
             &Nonce::try_from(&nonce[..]).expect("12-byte nonce"),
@@ -123,7 +129,7 @@ pub fn open(path: &Path, passphrase: &str, expected_key_id: &str) -> Result<KeyP
         bail!("key file {} is corrupted (bad nonce)", path.display());
     }
     let aad = format!("{FORMAT}\0{}", file.key_id);
-    let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*kek));
+    let cipher = cipher(&kek);
     let mut secret = Zeroizing::new(
         cipher
             .decrypt(
@@ -140,12 +146,14 @@ pub fn open(path: &Path, passphrase: &str, expected_key_id: &str) -> Result<KeyP
                 )
             })?,
     );
-    let arr: [u8; 32] = secret
+    let mut arr: [u8; 32] = secret
         .as_slice()
         .try_into()
         .map_err(|_| anyhow::anyhow!("key file {} is corrupted (bad length)", path.display()))?;
     secret.zeroize();
-    let key = KeyPair::from_secret(arr)?;
+    let key = KeyPair::from_secret(arr);
+    arr.zeroize();
+    let key = key?;
     if key.public().key_id() != expected_key_id {
         bail!("key file {} does not match its own key id", path.display());
     }

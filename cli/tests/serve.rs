@@ -341,7 +341,9 @@ fn serves_the_built_app_with_its_inline_script_allowed() {
 #[test]
 fn sigkill_loses_no_acknowledged_envelope() {
     let study = TestStudy::new("serve-crash");
-    let server = Server::start(&study.dir, &[]);
+    // Many envelopes per connection, as fast as they go: no per-connection rate limit.
+    let unlimited = ["--rate".as_ref(), "1e9".as_ref()];
+    let server = Server::start(&study.dir, &unlimited);
     let published = load_published(server.addr);
     const CLIENTS: usize = 4;
     const PER_CLIENT: usize = 400;
@@ -399,7 +401,7 @@ fn sigkill_loses_no_acknowledged_envelope() {
     );
 
     // Restarted on the same study: every acknowledged envelope is there, once.
-    let server = Server::start(&study.dir, &[]);
+    let server = Server::start(&study.dir, &unlimited);
     let inbox = study.inbox();
     eprintln!(
         "killed after {} acknowledged of {sent} sent; {} in the inbox after restart",
@@ -419,4 +421,65 @@ fn sigkill_loses_no_acknowledged_envelope() {
         assert_eq!(conn.post_envelope(env).expect("answered").status, 200);
     }
     assert_eq!(study.inbox().len(), inbox.len());
+}
+
+#[test]
+fn a_connection_over_its_envelope_rate_gets_429_and_others_do_not() {
+    let study = TestStudy::new("serve-rate");
+    // One envelope a second, two back to back.
+    let server = Server::start(&study.dir, &["--rate".as_ref(), "1".as_ref()]);
+    let published = load_published(server.addr);
+    let envs: Vec<Vec<u8>> = (0..4)
+        .map(|i| seal_response(&published, "serve-rate", i))
+        .collect();
+    let mut busy = server.connect();
+    for env in &envs[..2] {
+        assert_eq!(busy.post_envelope(env).expect("answered").status, 201);
+    }
+    // The third at once is over the burst: refused, not stored, and the connection closed.
+    let r = busy.post_envelope(&envs[2]).expect("answered");
+    assert_api_error(&r, 429, "too many envelopes on this connection");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(
+        busy.post_envelope(&envs[2]).is_err(),
+        "connection still open"
+    );
+    // Another connection has its own budget.
+    let mut other = server.connect();
+    assert_eq!(other.post_envelope(&envs[3]).expect("answered").status, 201);
+    let mut want = vec![
+        sha256_hex(&envs[0]),
+        sha256_hex(&envs[1]),
+        sha256_hex(&envs[3]),
+    ];
+    want.sort();
+    let mut inbox = study.inbox();
+    inbox.sort();
+    assert_eq!(inbox, want);
+}
+
+#[test]
+fn a_request_head_that_never_ends_is_dropped_after_the_header_timeout() {
+    let study = TestStudy::new("serve-slow");
+    let server = Server::start(&study.dir, &[]);
+    let mut slow = server.connect();
+    let start = Instant::now();
+    // A request line and one header, then nothing: the head is never finished.
+    slow.send_raw(b"POST /api/v1/envelopes HTTP/1.1\r\nHost: localhost\r\n")
+        .expect("sent");
+    let closed = slow.read();
+    let waited = start.elapsed();
+    // hyper answers 408 or just closes; either way the connection ends, after 10 s.
+    match closed {
+        Ok(r) => assert_eq!(r.status, 408, "{r:?}"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}"),
+    }
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(19),
+        "closed after {waited:?}"
+    );
+    // The server is unharmed.
+    assert_eq!(get(server.addr, "/healthz").status, 200);
+    assert!(study.inbox().is_empty());
 }

@@ -12,18 +12,52 @@ use crate::error::Error;
 use crate::survey::{Kind, Question, Rule, Survey};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Largest survey definition read, TOML or JSON (the PLP survey is about 40 KiB).
+pub const MAX_SURVEY_BYTES: usize = 1024 * 1024;
+/// Most questions in one survey (PLP has 64).
+pub const MAX_QUESTIONS: usize = 1000;
+/// Most options of one choice question.
+pub const MAX_OPTIONS: usize = 200;
+/// Deepest nesting of `show_if` rules: `{ not = { any = [...] } }` is 2 deep.
+pub const MAX_RULE_DEPTH: usize = 16;
+
 /// Parses a definition written in TOML and checks it.
 #[cfg(feature = "toml")]
 pub fn from_toml(text: &str) -> Result<Survey, Error> {
-    let survey: Survey = toml::from_str(text).map_err(|e| Error::SurveyParse(e.to_string()))?;
+    size_ok(text.len())?;
+    let survey: Survey = toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
     checked(survey)
 }
 
 /// Parses a definition published as JSON (what the browser receives) and checks it.
 pub fn from_json(bytes: &[u8]) -> Result<Survey, Error> {
-    let survey: Survey =
-        serde_json::from_slice(bytes).map_err(|e| Error::SurveyParse(e.to_string()))?;
+    size_ok(bytes.len())?;
+    let survey: Survey = serde_json::from_slice(bytes).map_err(|e| parse_error(e.to_string()))?;
     checked(survey)
+}
+
+fn size_ok(size: usize) -> Result<(), Error> {
+    if size > MAX_SURVEY_BYTES {
+        return Err(Error::TooLarge {
+            what: "survey definition",
+            size,
+            limit: MAX_SURVEY_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// Both parsers stop at a nesting depth of about 128 levels instead of overflowing the
+/// stack; their message says only "recursion limit exceeded", so say what it means here.
+fn parse_error(message: String) -> Error {
+    if message.contains("recursion limit exceeded") {
+        Error::SurveyParse(format!(
+            "{message} (the definition is nested too deeply; a show_if rule may nest at most \
+             {MAX_RULE_DEPTH} rules)"
+        ))
+    } else {
+        Error::SurveyParse(message)
+    }
 }
 
 fn checked(survey: Survey) -> Result<Survey, Error> {
@@ -64,6 +98,12 @@ pub fn check(s: &Survey) -> Vec<String> {
     let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
     let mut numbers = BTreeSet::new();
     let all: Vec<&Question> = s.questions().collect();
+    if all.len() > MAX_QUESTIONS {
+        p.push(format!(
+            "the survey has {} questions, over the limit of {MAX_QUESTIONS}",
+            all.len()
+        ));
+    }
     for sec in &s.sections {
         if !section_ids.insert(sec.id.as_str()) {
             p.push(format!("section `{}` appears twice", sec.id));
@@ -121,6 +161,14 @@ pub fn check(s: &Survey) -> Vec<String> {
 
     for (i, q) in all.iter().enumerate() {
         if let Some(rule) = &q.show_if {
+            let depth = rule_depth(rule);
+            if depth > MAX_RULE_DEPTH {
+                p.push(format!(
+                    "question {}: show_if nests rules {depth} deep, over the limit of {MAX_RULE_DEPTH}",
+                    q.id
+                ));
+                continue;
+            }
             check_rule(rule, q, i, &all, &ids, &mut p);
         }
     }
@@ -161,11 +209,28 @@ pub fn check(s: &Survey) -> Vec<String> {
     p
 }
 
+/// How deeply a rule nests: a plain condition is 1, `not`, `all` and `any` add one. The
+/// parsers bound the recursion here (about 128 levels) before [`check`] runs.
+fn rule_depth(rule: &Rule) -> usize {
+    match rule {
+        Rule::Not(r) => 1 + rule_depth(r),
+        Rule::All(rs) | Rule::Any(rs) => 1 + rs.iter().map(rule_depth).max().unwrap_or(0),
+        _ => 1,
+    }
+}
+
 fn check_kind(q: &Question, p: &mut Vec<String>) {
     match &q.kind {
         Kind::Single { options } | Kind::Multiple { options } => {
             if options.len() < 2 {
                 p.push(format!("question {} needs at least two options", q.id));
+            }
+            if options.len() > MAX_OPTIONS {
+                p.push(format!(
+                    "question {} has {} options, over the limit of {MAX_OPTIONS}",
+                    q.id,
+                    options.len()
+                ));
             }
             let mut seen = BTreeSet::new();
             for o in options {
@@ -187,7 +252,8 @@ fn check_kind(q: &Question, p: &mut Vec<String>) {
             }
         }
         Kind::Rating { min, max, .. } => {
-            if min >= max || max - min > 100 {
+            // In i128: `max - min` overflows i64 for a scale from i64::MIN to i64::MAX.
+            if min >= max || i128::from(*max) - i128::from(*min) > 100 {
                 p.push(format!(
                     "question {}: rating scale {min} to {max} must rise, by at most 100 steps",
                     q.id
@@ -370,8 +436,13 @@ fn unreachable<'a>(all: &[&'a Question]) -> Vec<&'a Question> {
                         (*t, c)
                     })
                     .collect();
-                let total: usize = candidates.iter().map(|(_, c)| c.len()).product();
-                total > MAX_COMBINATIONS || satisfiable(rule, &candidates, &reachable)
+                // Checked: a rule reading 45 two-option questions has 3^45 combinations,
+                // more than usize holds.
+                let total = candidates
+                    .iter()
+                    .try_fold(1usize, |n, (_, c)| n.checked_mul(c.len()));
+                total.is_none_or(|t| t > MAX_COMBINATIONS)
+                    || satisfiable(rule, &candidates, &reachable)
             }
         };
         if ok {

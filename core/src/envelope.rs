@@ -145,6 +145,28 @@ impl Envelope {
     }
 }
 
+/// Everything a collection server checks of an envelope body without the private key, in
+/// order: size and strict envelope-v1 syntax ([`Envelope::parse`]: [`Error::TooLarge`],
+/// [`Error::Envelope`]), then that `study_id` ([`Error::WrongStudy`]) and `key_id`
+/// ([`Error::WrongKey`]) are this study's. Pure, so `plp serve` and the fuzzer run the same
+/// code.
+pub fn check_framing(bytes: &[u8], study_id: &str, key_id: &str) -> Result<Envelope, Error> {
+    let env = Envelope::parse(bytes)?;
+    if env.study_id != study_id {
+        return Err(Error::WrongStudy {
+            envelope: env.study_id,
+            ours: study_id.to_string(),
+        });
+    }
+    if env.key_id != key_id {
+        return Err(Error::WrongKey {
+            envelope: env.key_id,
+            ours: key_id.to_string(),
+        });
+    }
+    Ok(env)
+}
+
 /// SHA-256 of envelope bytes, lowercase hex: the receipt a respondent can quote.
 pub fn fingerprint(envelope_bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(envelope_bytes))

@@ -44,6 +44,14 @@ pub enum Error {
     /// Envelope framing is wrong.
     #[error("malformed envelope: {0}")]
     Envelope(String),
+    /// The envelope was sealed for another study.
+    #[error("envelope was sealed for study `{envelope}`, but this study is `{ours}`")]
+    WrongStudy {
+        /// Study id in the envelope.
+        envelope: String,
+        /// Our study id.
+        ours: String,
+    },
     /// The envelope was sealed to another key.
     #[error("envelope was sealed to key {envelope}, but this study's key is {ours}")]
     WrongKey {

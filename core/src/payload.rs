@@ -21,6 +21,11 @@ pub const RESPONSE_FORMAT: &str = "plp-response/1";
 pub const WITHDRAWAL_FORMAT: &str = "plp-withdrawal/1";
 /// Largest plaintext accepted when opening (an envelope is at most 256 KiB of base64).
 pub const MAX_PAYLOAD_BYTES: usize = 192 * 1024;
+/// Most entries a response's `answers` object may hold (a survey has at most
+/// [`crate::check::MAX_QUESTIONS`] questions, each with at most one "Other" text, and many
+/// fewer in practice). Checked when parsing and when verifying, so a hostile payload cannot
+/// make validation compare tens of thousands of keys against every question.
+pub const MAX_ANSWERS: usize = 1000;
 
 /// Which survey a response answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,9 +141,21 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The error for an `answers` object with more than [`MAX_ANSWERS`] entries.
+fn check_answer_count(answers: &Answers) -> Result<(), Error> {
+    if answers.len() > MAX_ANSWERS {
+        return Err(Error::Payload(format!(
+            "`answers` has {} entries, over the limit of {MAX_ANSWERS}",
+            answers.len()
+        )));
+    }
+    Ok(())
+}
+
 impl ResponsePayload {
     fn check_form(&self) -> Result<(), Error> {
         let fail = |m: &str| Err(Error::Payload(m.to_string()));
+        check_answer_count(&self.answers)?;
         if !is_lower_hex(&self.submission_id, 32) {
             return fail("`submission_id` must be 32 lowercase hex digits");
         }
@@ -163,6 +180,7 @@ impl ResponsePayload {
     /// Checks the payload against the survey it names: same survey and version, the
     /// information sheet shown is this survey's, a valid code and valid answers.
     pub fn verify(&self, survey: &Survey) -> Result<(), Error> {
+        check_answer_count(&self.answers)?;
         if self.survey.id != survey.survey.id || self.survey.version != survey.survey.version {
             return Err(Error::Payload(format!(
                 "payload names survey {} {}, but its SHA-256 belongs to {} {}",

@@ -149,9 +149,13 @@ impl PublicKey {
 }
 
 /// An evaluator's key pair. The private half is zeroised on drop.
+///
+/// Both private halves live on the heap, so moving a `KeyPair` (returning it, putting it in
+/// a `Result`) moves two pointers and leaves no copy of the key behind on the stack.
 pub struct KeyPair {
-    secret: Zeroizing<[u8; KEY_LEN]>,
-    sk: <Suite as Kem>::PrivateKey,
+    secret: Box<Zeroizing<[u8; KEY_LEN]>>,
+    /// hpke's X25519 private key zeroises itself on drop.
+    sk: Box<<Suite as Kem>::PrivateKey>,
     public: PublicKey,
 }
 
@@ -170,16 +174,26 @@ impl KeyPair {
     pub fn derive(mut ikm: [u8; 32]) -> Self {
         let (sk, _) = Suite::derive_keypair(&ikm);
         ikm.zeroize();
-        let mut secret = Zeroizing::new([0u8; KEY_LEN]);
-        secret.copy_from_slice(&sk.to_bytes());
-        Self::from_secret(*secret).expect("a derived key is valid")
+        // Written straight into the zeroising buffer: `to_bytes` would leave a copy.
+        let mut secret = Box::new(Zeroizing::new([0u8; KEY_LEN]));
+        sk.write_exact(&mut secret[..]);
+        Self::from_boxed(secret).expect("a derived key is valid")
     }
 
-    /// Rebuilds a key pair from its 32-byte private key.
-    pub fn from_secret(secret_bytes: [u8; KEY_LEN]) -> Result<Self, Error> {
-        let secret = Zeroizing::new(secret_bytes);
-        let sk = <Suite as Kem>::PrivateKey::from_bytes(&*secret)
-            .map_err(|_| Error::Key("not a valid X25519 private key".into()))?;
+    /// Rebuilds a key pair from its 32-byte private key. The argument is zeroised once
+    /// copied (the caller's own copies are the caller's to zeroise).
+    pub fn from_secret(mut secret_bytes: [u8; KEY_LEN]) -> Result<Self, Error> {
+        let mut secret = Box::new(Zeroizing::new([0u8; KEY_LEN]));
+        secret.copy_from_slice(&secret_bytes);
+        secret_bytes.zeroize();
+        Self::from_boxed(secret)
+    }
+
+    fn from_boxed(secret: Box<Zeroizing<[u8; KEY_LEN]>>) -> Result<Self, Error> {
+        let sk = Box::new(
+            <Suite as Kem>::PrivateKey::from_bytes(&secret[..])
+                .map_err(|_| Error::Key("not a valid X25519 private key".into()))?,
+        );
         let pk = Suite::sk_to_pk(&sk);
         let mut pk_bytes = [0u8; KEY_LEN];
         pk_bytes.copy_from_slice(&pk.to_bytes());

@@ -272,6 +272,7 @@ fn serve_live(dir: &Path, addr: std::net::SocketAddr, web: Option<&Path>) -> Res
             addr,
             web: web.map(Path::to_path_buf),
             log: false,
+            rate: 5.0,
         },
     )
 }

@@ -2,17 +2,29 @@
 //!
 //! Files are written to a temporary folder beside DIR and renamed into place, so a failed
 //! export never leaves a half-written dataset. Each file's SHA-256 goes to the audit log.
+//!
+//! The tables are streamed, so a million respondents fit in memory: the roster (who, linked
+//! and pseudonymised) comes from the store's columns; answers are opened once, in person
+//! order, on every core; `free_text.csv` is written as they arrive, and each respondent's
+//! answer cells are kept as one short line (`1,3,,0,1,...`) from which `individual.csv`,
+//! `dyad.csv` and `pairwise.csv` are written. Column layouts, quoting and disclosure figures
+//! are core's ([`plp_core::export`], [`plp_core::disclosure`]); the files are byte for byte
+//! what building the whole tables in memory gives.
 
 use super::Opened;
 use crate::args::ExportArgs;
-use crate::dataset::{self, Dataset};
-use crate::store::audit;
+use crate::dataset::{self, Member, Roster};
+use crate::store::{audit, Store};
 use anyhow::{bail, Context, Result};
 use plp_core::codebook;
 use plp_core::disclosure::{self, Assessment, PairRisk};
-use plp_core::export::{self, Table};
-use plp_core::survey::Survey;
+use plp_core::export::{self, Respondent, Table};
+use plp_core::seal::KeyPair;
+use plp_core::survey::{Side, Survey};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// `plp export`
@@ -26,31 +38,29 @@ pub fn run(dir: Option<&Path>, a: &ExportArgs) -> Result<()> {
         bail!("--k must be at least 2");
     }
     let key = super::unlock(&study, None)?;
-    let data = dataset::load(
+    let roster = dataset::roster(
         &mut store,
-        &key,
         &study.survey_sha256(),
         study.config.allocated_codes.as_deref(),
     )?;
     let preview = !locked;
-    let files = build(
-        &study.survey,
-        &data,
-        a.k,
-        a.suppress,
+    let spec = Spec {
+        survey: &study.survey,
+        k: a.k,
+        suppress: a.suppress,
         preview,
-        &study.config.study_id,
-        &study.config.title,
-    )?;
-    let out = write_dir(&a.out, &files)?;
+        study_id: &study.config.study_id,
+        title: &study.config.title,
+    };
+    let files = write_dir(&a.out, |tmp| write_files(tmp, &store, &key, &roster, &spec))?;
     let tx = store.tx()?;
     audit(
         &tx,
         if preview { "export_preview" } else { "export" },
         serde_json::json!({
-            "files": files.iter().map(|(n, b)| serde_json::json!({ "name": n, "sha256": plp_core::payload::sha256_hex(b) })).collect::<Vec<_>>(),
-            "respondents": data.people.len(),
-            "complete_pairs": data.pairs.len(),
+            "files": files.iter().map(|(n, sha)| serde_json::json!({ "name": n, "sha256": sha })).collect::<Vec<_>>(),
+            "respondents": roster.people.len(),
+            "complete_pairs": roster.pairs.len(),
             "suppressed": a.suppress,
         }),
     )?;
@@ -62,11 +72,21 @@ pub fn run(dir: Option<&Path>, a: &ExportArgs) -> Result<()> {
         } else {
             ""
         },
-        data.people.len(),
-        data.pairs.len(),
-        out.display()
+        roster.people.len(),
+        roster.pairs.len(),
+        a.out.display()
     );
     Ok(())
+}
+
+/// What an export is asked for.
+struct Spec<'a> {
+    survey: &'a Survey,
+    k: usize,
+    suppress: bool,
+    preview: bool,
+    study_id: &'a str,
+    title: &'a str,
 }
 
 /// Disclosure figures of the export (`disclosure_report.json`).
@@ -90,6 +110,41 @@ struct Blanked {
     columns: Vec<String>,
 }
 
+/// `linkage_report.json`, members in the order `serde_json::Value` writes them (sorted).
+#[derive(Serialize)]
+struct LinkageReport<'a> {
+    complete_pairs: usize,
+    conflicts: usize,
+    groups: Groups<'a>,
+    preview: bool,
+    singletons: usize,
+    unallocated_codes: usize,
+}
+
+struct Groups<'a>(&'a [dataset::GroupReport]);
+
+impl Serialize for Groups<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Sorted<'a> {
+            arbitrary_order: bool,
+            class: &'a str,
+            members: &'a [String],
+            pair_id: &'a str,
+            reason: &'a str,
+            unallocated_code: bool,
+        }
+        s.collect_seq(self.0.iter().map(|g| Sorted {
+            arbitrary_order: g.arbitrary_order,
+            class: g.class,
+            members: &g.members,
+            pair_id: &g.pair_id,
+            reason: &g.reason,
+            unallocated_code: g.unallocated_code,
+        }))
+    }
+}
+
 fn qi_columns(t: &Table, qis: &[String], suffixes: &[&str]) -> Vec<usize> {
     let mut out = Vec::new();
     for s in suffixes {
@@ -107,138 +162,467 @@ fn qi_columns(t: &Table, qis: &[String], suffixes: &[&str]) -> Vec<usize> {
     out
 }
 
-fn tuples(t: &Table, cols: &[usize]) -> Vec<Vec<String>> {
-    t.rows
-        .iter()
-        .map(|r| cols.iter().map(|&c| r[c].clone()).collect())
-        .collect()
+/// A file being written into the export folder, hashed as it goes.
+struct Out {
+    name: String,
+    file: std::io::BufWriter<std::fs::File>,
+    hash: Sha256,
 }
 
-/// Blanks the quasi-identifier cells of rows in classes smaller than `k`.
-fn suppress(t: &mut Table, cols: &[usize], k: usize) -> Blanked {
-    let sizes = disclosure::class_sizes(&tuples(t, cols));
-    let mut n = 0;
-    for (row, size) in t.rows.iter_mut().zip(sizes) {
-        if size < k {
-            n += 1;
-            for &c in cols {
-                row[c].clear();
+impl Out {
+    fn create(dir: &Path, name: String) -> Result<Out> {
+        let path = dir.join(&name);
+        let file = std::fs::File::create(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(Out {
+            name,
+            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            hash: Sha256::new(),
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.hash.update(bytes);
+        self.file.write_all(bytes)?;
+        Ok(())
+    }
+
+    /// Flushes and syncs; the file's name and SHA-256.
+    fn finish(self) -> Result<(String, String)> {
+        let file = self.file.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok((self.name, hex::encode(self.hash.finalize())))
+    }
+}
+
+impl std::io::Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.hash.update(buf);
+        self.file.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Appends one CSV field as the csv crate writes it (quoted when it holds `,` `"` CR or LF).
+fn csv_field(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')) {
+        out.push(b'"');
+        for b in s.bytes() {
+            if b == b'"' {
+                out.push(b'"');
             }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+fn csv_header(t: &Table) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, f) in t.fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        csv_field(&mut out, &f.name);
+    }
+    out.push(b'\n');
+    out
+}
+
+/// One respondent's answer cells ([`export::answer_cells`]), joined with commas. Cells are
+/// option numbers, 0/1 flags and integers, never anything CSV quotes.
+fn join_cells(cells: &[String]) -> Box<str> {
+    debug_assert!(cells
+        .iter()
+        .all(|c| c.bytes().all(|b| b.is_ascii_digit() || b == b'-')));
+    cells.join(",").into_boxed_str()
+}
+
+/// Writes a row: `prefix` fields, then each respondent's joined cells; the columns in
+/// `blank` (positions in the row) left empty.
+fn write_row(out: &mut Vec<u8>, prefix: &[&str], cells: &[&str], n_cells: usize, blank: &[usize]) {
+    for (i, f) in prefix.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if !blank.contains(&i) {
+            csv_field(out, f);
         }
     }
-    Blanked {
-        file: format!("{}.csv", t.name),
-        records: n,
-        columns: cols.iter().map(|&c| t.fields[c].name.clone()).collect(),
+    if n_cells > 0 {
+        let mut col = prefix.len();
+        for c in cells {
+            if blank.iter().all(|&b| b < col || b >= col + n_cells) {
+                out.push(b',');
+                out.extend_from_slice(c.as_bytes());
+            } else {
+                for (j, v) in c.split(',').enumerate() {
+                    out.push(b',');
+                    if !blank.contains(&(col + j)) {
+                        out.extend_from_slice(v.as_bytes());
+                    }
+                }
+            }
+            col += n_cells;
+        }
+    }
+    out.push(b'\n');
+}
+
+/// Cell `i` of a joined line of cells.
+fn cell(cells: &str, i: usize) -> &str {
+    cells.split(',').nth(i).unwrap_or("")
+}
+
+/// A table's quasi-identifier tuple of each row, as a class number: rows are equal on the
+/// quasi-identifiers exactly when their numbers are.
+struct Classes<'a> {
+    ids: HashMap<Vec<&'a str>, usize>,
+}
+
+impl<'a> Classes<'a> {
+    fn new() -> Self {
+        Classes {
+            ids: HashMap::new(),
+        }
+    }
+
+    fn id(&mut self, tuple: Vec<&'a str>) -> usize {
+        let n = self.ids.len();
+        *self.ids.entry(tuple).or_insert(n)
     }
 }
 
-/// Builds every file of the export in memory: (file name, bytes).
-fn build(
-    survey: &Survey,
-    data: &Dataset,
-    k: usize,
-    do_suppress: bool,
-    preview: bool,
-    study_id: &str,
-    title: &str,
-) -> Result<Vec<(String, Vec<u8>)>> {
-    let people = data.respondents();
-    let dyads = data.dyads(&people);
-    let mut individual = export::individual(survey, &people);
-    let mut dyad = export::dyad(survey, &dyads);
-    let mut pairwise = export::pairwise(survey, &dyads);
-    let mut free_text = export::free_text(survey, &people);
+/// The class number of each row's quasi-identifier tuple (columns `cols`), for rows given
+/// as prefix fields and the respondents whose cells follow.
+fn class_ids<'a, const P: usize, const W: usize>(
+    rows: impl Iterator<Item = ([&'a str; P], [usize; W])>,
+    cols: &[usize],
+    cells: &'a [Box<str>],
+    n_cells: usize,
+) -> Vec<usize> {
+    let mut classes = Classes::new();
+    rows.map(|(pre, who)| {
+        let tuple = cols
+            .iter()
+            .map(|&c| match at(c, P, n_cells) {
+                At::Prefix(k) => pre[k],
+                At::Cell(m, j) => cell(&cells[who[m]], j),
+            })
+            .collect();
+        classes.id(tuple)
+    })
+    .collect()
+}
+
+/// Disclosure figures and per-row class sizes from class numbers, by core's own functions
+/// (each row's tuple written as its class number: same classes, same figures).
+fn assess(ids: &[usize]) -> (Assessment, Vec<usize>) {
+    let tuples: Vec<Vec<String>> = ids.iter().map(|i| vec![i.to_string()]).collect();
+    (
+        disclosure::assess(&tuples),
+        disclosure::class_sizes(&tuples),
+    )
+}
+
+/// Where a column of a row comes from: a prefix field, or an answer cell of the row's first
+/// or second respondent.
+#[derive(Clone, Copy)]
+enum At {
+    Prefix(usize),
+    Cell(usize, usize),
+}
+
+fn at(col: usize, prefix: usize, n_cells: usize) -> At {
+    if col < prefix {
+        At::Prefix(col)
+    } else {
+        let c = col - prefix;
+        At::Cell(c / n_cells.max(1), c % n_cells.max(1))
+    }
+}
+
+fn side_label(s: Side) -> &'static str {
+    match s {
+        Side::A => "A",
+        Side::B => "B",
+        Side::Either => "either",
+    }
+}
+
+/// Writes every file into `tmp`; their names and SHA-256 in the export's order.
+fn write_files(
+    tmp: &Path,
+    store: &Store,
+    key: &KeyPair,
+    roster: &Roster,
+    spec: &Spec<'_>,
+) -> Result<Vec<(String, String)>> {
+    let survey = spec.survey;
+    let prefix = if spec.preview { "PREVIEW_" } else { "" };
+    let mut individual = export::individual(survey, &[]);
+    let mut dyad = export::dyad(survey, &[]);
+    let mut pairwise = export::pairwise(survey, &[]);
+    let mut free_text = export::free_text(survey, &[]);
+    let n_cells = export::answer_fields(survey).len();
     let qis = &survey.survey.quasi_identifiers;
     let ind_cols = qi_columns(&individual, qis, &[""]);
     let dyad_cols = qi_columns(&dyad, qis, &["A", "B"]);
     let pw_cols = qi_columns(&pairwise, qis, &["A", "P"]);
-
-    // Risks are measured before suppression: they are why suppression is needed.
-    let ind_t = tuples(&individual, &ind_cols);
-    let ind_sizes = disclosure::class_sizes(&ind_t);
-    let risk_of = |person: &str| -> f64 {
-        individual
-            .rows
-            .iter()
-            .position(|r| r[1] == person)
-            .map(|i| 1.0 / ind_sizes[i] as f64)
-            .unwrap_or(0.0)
-    };
-    let pair_risk = disclosure::pair_risks(
-        &dyads
-            .iter()
-            .map(|d| (risk_of(&d.a.person_id), risk_of(&d.b.person_id)))
-            .collect::<Vec<_>>(),
-    );
-    let mut report = DisclosureReport {
-        preview,
-        quasi_identifiers: qis.clone(),
-        k,
-        suppressed: do_suppress,
-        individual: disclosure::assess(&ind_t),
-        dyad: disclosure::assess(&tuples(&dyad, &dyad_cols)),
-        pairwise: disclosure::assess(&tuples(&pairwise, &pw_cols)),
-        pair_risk,
-        blanked: vec![],
-    };
-    if do_suppress {
-        report.blanked = vec![
-            suppress(&mut individual, &ind_cols, k),
-            suppress(&mut dyad, &dyad_cols, k),
-            suppress(&mut pairwise, &pw_cols, k),
-        ];
-    }
-    let prefix = if preview { "PREVIEW_" } else { "" };
     for t in [&mut individual, &mut dyad, &mut pairwise, &mut free_text] {
         t.name = format!("{prefix}{}", t.name);
     }
+    let people = &roster.people;
+
+    // Answers, once, in person order: free text written as it comes, cells kept.
+    let mut ft = Out::create(tmp, format!("{}.csv", free_text.name))?;
+    ft.write(&csv_header(&free_text))?;
+    let mut cells: Vec<Box<str>> = Vec::with_capacity(people.len());
+    dataset::open_answers(
+        store,
+        key,
+        people,
+        |members: &[Member], answers| {
+            let mut text = Vec::new();
+            let mut out = Vec::with_capacity(members.len());
+            for (m, a) in members.iter().zip(&answers) {
+                out.push(join_cells(&export::answer_cells(survey, a)));
+                let r = Respondent {
+                    pair_id: m.pair_id.clone(),
+                    person_id: m.person_id.clone(),
+                    side: m.side,
+                    pair_status: m.pair_status,
+                    answers: a,
+                };
+                for row in export::free_text(survey, std::slice::from_ref(&r)).rows {
+                    let fields: Vec<&str> = row.iter().map(String::as_str).collect();
+                    write_row(&mut text, &fields, &[], 0, &[]);
+                }
+            }
+            Ok((out, text))
+        },
+        |_, (c, text)| {
+            cells.extend(c);
+            ft.write(&text)
+        },
+    )?;
+    let ft = ft.finish()?;
+
+    // Rows of each table, as prefix fields and the respondents whose cells follow.
+    let ind_row = |i: usize| -> ([&str; 4], [usize; 1]) {
+        let p = &people[i];
+        (
+            [
+                p.pair_id.as_str(),
+                p.person_id.as_str(),
+                side_label(p.side),
+                p.pair_status,
+            ],
+            [i],
+        )
+    };
+    let flag = |b: bool| if b { "1" } else { "0" };
+    let dyad_row = |d: &dataset::Pair| -> ([&str; 4], [usize; 2]) {
+        let (a, b) = (&people[d.a], &people[d.b]);
+        (
+            [
+                a.pair_id.as_str(),
+                flag(d.arbitrary_order),
+                a.person_id.as_str(),
+                b.person_id.as_str(),
+            ],
+            [d.a, d.b],
+        )
+    };
+    let pw_rows = |d: &dataset::Pair| -> [([&str; 5], [usize; 2]); 2] {
+        let row = |ix: usize, iy: usize, role: &'static str| {
+            let (x, y) = (&people[ix], &people[iy]);
+            (
+                [
+                    x.pair_id.as_str(),
+                    x.person_id.as_str(),
+                    y.person_id.as_str(),
+                    role,
+                    flag(d.arbitrary_order),
+                ],
+                [ix, iy],
+            )
+        };
+        [row(d.a, d.b, "1"), row(d.b, d.a, "-1")]
+    };
+
+    // Quasi-identifier classes, measured before suppression (they are why it is needed).
+    let ind_ids = class_ids((0..people.len()).map(ind_row), &ind_cols, &cells, n_cells);
+    let dyad_ids = class_ids(
+        roster.pairs.iter().map(dyad_row),
+        &dyad_cols,
+        &cells,
+        n_cells,
+    );
+    let pw_ids = class_ids(
+        roster.pairs.iter().flat_map(pw_rows),
+        &pw_cols,
+        &cells,
+        n_cells,
+    );
+    let (ind_assessment, ind_sizes) = assess(&ind_ids);
+    let (dyad_assessment, dyad_sizes) = assess(&dyad_ids);
+    let (pw_assessment, pw_sizes) = assess(&pw_ids);
+    let risk = |i: usize| 1.0 / ind_sizes[i] as f64;
+    let pair_risk = disclosure::pair_risks(
+        &roster
+            .pairs
+            .iter()
+            .map(|d| (risk(d.a), risk(d.b)))
+            .collect::<Vec<_>>(),
+    );
+    let blanked = |t: &Table, cols: &[usize], sizes: &[usize]| Blanked {
+        file: format!("{}.csv", t.name),
+        records: sizes.iter().filter(|&&n| n < spec.k).count(),
+        columns: cols.iter().map(|&c| t.fields[c].name.clone()).collect(),
+    };
+    let report = DisclosureReport {
+        preview: spec.preview,
+        quasi_identifiers: qis.clone(),
+        k: spec.k,
+        suppressed: spec.suppress,
+        individual: ind_assessment,
+        dyad: dyad_assessment,
+        pairwise: pw_assessment,
+        pair_risk,
+        blanked: if spec.suppress {
+            vec![
+                blanked(&individual, &ind_cols, &ind_sizes),
+                blanked(&dyad, &dyad_cols, &dyad_sizes),
+                blanked(&pairwise, &pw_cols, &pw_sizes),
+            ]
+        } else {
+            vec![]
+        },
+    };
+    // Quasi-identifiers of rows in classes smaller than k are blanked when asked.
+    let blank_of = |cols: &[usize], size: usize| -> Vec<usize> {
+        if spec.suppress && size < spec.k {
+            cols.to_vec()
+        } else {
+            Vec::new()
+        }
+    };
+
+    let mut files = Vec::new();
+    let mut line = Vec::with_capacity(4096);
+    let mut o = Out::create(tmp, format!("{}.csv", individual.name))?;
+    o.write(&csv_header(&individual))?;
+    for (i, &size) in ind_sizes.iter().enumerate().take(people.len()) {
+        let (pre, who) = ind_row(i);
+        line.clear();
+        let c: Vec<&str> = who.iter().map(|&w| &*cells[w]).collect();
+        write_row(
+            &mut line,
+            &pre,
+            &c,
+            n_cells,
+            &blank_of(&ind_cols, size),
+        );
+        o.write(&line)?;
+    }
+    files.push(o.finish()?);
+    let mut o = Out::create(tmp, format!("{}.csv", dyad.name))?;
+    o.write(&csv_header(&dyad))?;
+    for (n, d) in roster.pairs.iter().enumerate() {
+        let (pre, who) = dyad_row(d);
+        line.clear();
+        let c: Vec<&str> = who.iter().map(|&w| &*cells[w]).collect();
+        write_row(
+            &mut line,
+            &pre,
+            &c,
+            n_cells,
+            &blank_of(&dyad_cols, dyad_sizes[n]),
+        );
+        o.write(&line)?;
+    }
+    files.push(o.finish()?);
+    let mut o = Out::create(tmp, format!("{}.csv", pairwise.name))?;
+    o.write(&csv_header(&pairwise))?;
+    for (n, (pre, who)) in roster.pairs.iter().flat_map(pw_rows).enumerate() {
+        line.clear();
+        let c: Vec<&str> = who.iter().map(|&w| &*cells[w]).collect();
+        write_row(
+            &mut line,
+            &pre,
+            &c,
+            n_cells,
+            &blank_of(&pw_cols, pw_sizes[n]),
+        );
+        o.write(&line)?;
+    }
+    files.push(o.finish()?);
+    files.push(ft);
+    drop(cells);
+
     let tables = [&individual, &dyad, &pairwise, &free_text];
-    let mut files: Vec<(String, Vec<u8>)> = tables
-        .iter()
-        .map(|t| (format!("{}.csv", t.name), t.to_csv()))
-        .collect();
-    let package = codebook::datapackage(&format!("{study_id}-export"), title, &tables, preview);
-    files.push((
-        format!("{prefix}datapackage.json"),
-        serde_json::to_vec_pretty(&package)?,
-    ));
-    files.push((
-        format!("{prefix}codebook.csv"),
-        codebook::codebook_csv(&tables),
-    ));
-    files.push((
-        format!("{prefix}setup.R"),
-        codebook::setup_r(&tables).into_bytes(),
-    ));
-    files.push((
-        format!("{prefix}setup.sps"),
-        codebook::setup_sps(&tables).into_bytes(),
-    ));
-    files.push((
-        format!("{prefix}setup.do"),
-        codebook::setup_do(&tables).into_bytes(),
-    ));
-    files.push((
-        format!("{prefix}linkage_report.json"),
-        serde_json::to_vec_pretty(&serde_json::json!({
-            "preview": preview,
-            "complete_pairs": data.count("complete"),
-            "singletons": data.count("singleton"),
-            "conflicts": data.count("conflict"),
-            "unallocated_codes": data.groups.iter().filter(|g| g.unallocated_code).count(),
-            "groups": data.groups,
-        }))?,
-    ));
-    files.push((
-        format!("{prefix}disclosure_report.json"),
-        serde_json::to_vec_pretty(&report)?,
-    ));
+    let package = codebook::datapackage(
+        &format!("{}-export", spec.study_id),
+        spec.title,
+        &tables,
+        spec.preview,
+    );
+    let small: Vec<(String, Vec<u8>)> = vec![
+        (
+            format!("{prefix}datapackage.json"),
+            serde_json::to_vec_pretty(&package)?,
+        ),
+        (
+            format!("{prefix}codebook.csv"),
+            codebook::codebook_csv(&tables),
+        ),
+        (
+            format!("{prefix}setup.R"),
+            codebook::setup_r(&tables).into_bytes(),
+        ),
+        (
+            format!("{prefix}setup.sps"),
+            codebook::setup_sps(&tables).into_bytes(),
+        ),
+        (
+            format!("{prefix}setup.do"),
+            codebook::setup_do(&tables).into_bytes(),
+        ),
+    ];
+    for (name, bytes) in small {
+        let mut o = Out::create(tmp, name)?;
+        o.write(&bytes)?;
+        files.push(o.finish()?);
+    }
+    let mut o = Out::create(tmp, format!("{prefix}linkage_report.json"))?;
+    serde_json::to_writer_pretty(
+        &mut o,
+        &LinkageReport {
+            complete_pairs: roster.count("complete"),
+            conflicts: roster.count("conflict"),
+            groups: Groups(&roster.groups),
+            preview: spec.preview,
+            singletons: roster.count("singleton"),
+            unallocated_codes: roster.groups.iter().filter(|g| g.unallocated_code).count(),
+        },
+    )?;
+    files.push(o.finish()?);
+    let mut o = Out::create(tmp, format!("{prefix}disclosure_report.json"))?;
+    o.write(&serde_json::to_vec_pretty(&report)?)?;
+    files.push(o.finish()?);
     Ok(files)
 }
 
-/// Writes files into a fresh temporary folder beside `out`, then swaps it into place.
-fn write_dir(out: &Path, files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
+/// Writes the files into a fresh temporary folder beside `out` (through `fill`), then swaps
+/// it into place; on failure removes it, leaving `out` as it was.
+fn write_dir<T>(out: &Path, fill: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
     let parent = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -254,12 +638,10 @@ fn write_dir(out: &Path, files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
         hex::encode(crate::study::random::<4>())
     ));
     std::fs::create_dir(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-    let result = (|| -> Result<()> {
-        for (n, b) in files {
-            crate::study::write_atomic(&tmp.join(n), b)?;
-        }
+    let result = (|| -> Result<T> {
+        let value = fill(&tmp)?;
         if out.exists() {
-            let old = parent.join(format!(
+            let old: PathBuf = parent.join(format!(
                 ".{name}.old-{}",
                 hex::encode(crate::study::random::<4>())
             ));
@@ -269,14 +651,15 @@ fn write_dir(out: &Path, files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
         } else {
             std::fs::rename(&tmp, out)?;
         }
-        Ok(())
+        Ok(value)
     })();
-    if let Err(e) = result {
+    if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e.context(format!(
+    }
+    result.with_context(|| {
+        format!(
             "export to {} failed; nothing was left half-written",
             out.display()
-        )));
-    }
-    Ok(out.to_path_buf())
+        )
+    })
 }

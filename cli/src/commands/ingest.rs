@@ -5,26 +5,41 @@
 //! transaction, so a killed ingest leaves each envelope fully recorded or not at all, and
 //! running the same ingest again reaches the same state (duplicates are recognised by the
 //! envelope's SHA-256 and the submission id).
+//!
+//! The stages run as a pipeline. The calling thread reads envelopes (streaming: a `.jsonl`
+//! file of a million lines is never held whole) and cuts them into batches; one worker per
+//! core examines whole batches (opening is the expensive part: one X25519 multiplication
+//! each, see [`opener`]); the calling thread records the examined batches strictly in
+//! order, one transaction each, while the workers open the next ones. Recording looks
+//! duplicates up in memory ([`Seen`]: every stored envelope hash, submission id and request
+//! id, loaded once and reloaded whenever another process has written to the store), so a
+//! batch costs only its inserts.
 
 use super::{withdraw, Opened, TagKey};
 use crate::args::IngestArgs;
 use crate::serve::inbox::{Inbox, INBOX_FILE};
-use crate::store::{audit, Store};
+use crate::store::{audit, opener, OpenKeyWrap, Store};
 use crate::study::{now, INBOX_DIR};
 use anyhow::{bail, Context, Result};
 use plp_core::envelope::{fingerprint, Envelope, MAX_ENVELOPE_BYTES};
+use plp_core::fastopen::{AeadKey, Opener};
 use plp_core::payload::{self, Payload, ResponsePayload, WithdrawalPayload};
 use plp_core::seal::KeyPair;
 use plp_core::survey::{Side, Survey};
-use rusqlite::{params, OptionalExtension, Transaction};
-use std::collections::HashMap;
+use rusqlite::{params, Connection, Transaction};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex};
 
 /// Envelopes per transaction.
 const BATCH: usize = 500;
 /// Most files one ingest takes (split bigger deliveries).
 pub const MAX_FILES: usize = 2_000_000;
+/// SQLite page cache while ingesting (KiB): enough for the indexes of a million responses,
+/// so inserting into them does not read pages back from the file.
+const INGEST_CACHE_KIB: i64 = 192 * 1024;
 
 /// One envelope to ingest and where it came from.
 pub struct Item {
@@ -32,8 +47,9 @@ pub struct Item {
     pub source: String,
     /// The bytes, or why they could not be read.
     pub bytes: Result<Vec<u8>, String>,
-    /// SHA-256 of the bytes (of the whole file when it was too large to read).
-    pub sha256: String,
+    /// SHA-256 of the bytes (of the whole file when it was too large to read); `None` until
+    /// a worker computes it.
+    pub sha256: Option<String>,
 }
 
 /// What examining one envelope found.
@@ -46,6 +62,8 @@ pub enum Verdict {
         payload: Box<ResponsePayload>,
         /// Side of the pair.
         side: Side,
+        /// The AEAD key and nonce it was sealed under (kept wrapped in the store).
+        key: AeadKey,
     },
     /// A withdrawal request.
     Withdrawal(WithdrawalPayload),
@@ -55,8 +73,8 @@ pub enum Verdict {
 pub struct Examine<'a> {
     /// Study id.
     pub study_id: &'a str,
-    /// The unlocked key.
-    pub key: &'a KeyPair,
+    /// Opens envelopes sealed to the study key.
+    pub opener: &'a Opener,
     /// Surveys by SHA-256 of their published bytes.
     pub surveys: &'a HashMap<String, Survey>,
 }
@@ -73,11 +91,11 @@ pub fn examine(bytes: &[u8], cx: &Examine<'_>) -> Verdict {
             env.study_id, cx.study_id
         ));
     }
-    let plain = match cx.key.open(&env) {
+    let opened = match cx.opener.open(&env) {
         Ok(p) => p,
         Err(e) => return Verdict::Reject(e.to_string()),
     };
-    match payload::parse(&plain) {
+    match payload::parse(&opened.plaintext) {
         Err(e) => Verdict::Reject(e.to_string()),
         Ok(Payload::Withdrawal(w)) => Verdict::Withdrawal(w),
         Ok(Payload::Response(p)) => {
@@ -91,7 +109,11 @@ pub fn examine(bytes: &[u8], cx: &Examine<'_>) -> Verdict {
                 return Verdict::Reject(e.to_string());
             }
             match p.side(survey) {
-                Some(side) => Verdict::Response { payload: p, side },
+                Some(side) => Verdict::Response {
+                    payload: p,
+                    side,
+                    key: opened.key,
+                },
                 None => Verdict::Reject("the pairing question has no side".into()),
             }
         }
@@ -117,6 +139,19 @@ pub struct Summary {
     pub withdrawal_ambiguous: u64,
     /// Withdrawal requests after the lock (refused, recorded).
     pub withdrawal_late: u64,
+}
+
+impl Summary {
+    fn add(&mut self, b: &Summary) {
+        self.accepted += b.accepted;
+        self.duplicate += b.duplicate;
+        self.superseded += b.superseded;
+        self.rejected += b.rejected;
+        self.withdrawn += b.withdrawn;
+        self.withdrawal_no_match += b.withdrawal_no_match;
+        self.withdrawal_ambiguous += b.withdrawal_ambiguous;
+        self.withdrawal_late += b.withdrawal_late;
+    }
 }
 
 /// `plp ingest`
@@ -195,7 +230,7 @@ pub fn ingest_inbox(
             };
             Some(Ok(Item {
                 source: format!("{INBOX_FILE}#{}", p.seq),
-                sha256: p.sha256,
+                sha256: Some(p.sha256),
                 bytes,
             }))
         });
@@ -213,6 +248,7 @@ pub fn ingest_inbox(
 }
 
 /// Ingests envelope files into the store; the whole of ingest minus argument handling.
+/// Files are read one at a time, and `.jsonl` files line by line, as the pipeline asks.
 pub fn ingest_files(
     store: &mut Store,
     study_id: &str,
@@ -221,9 +257,9 @@ pub fn ingest_files(
 ) -> Result<Summary> {
     let bar = progress(files.len() as u64);
     let items = files.iter().flat_map(|f| {
-        let items = match read_items(f) {
-            Ok(v) => v.into_iter().map(Ok).collect(),
-            Err(e) => vec![Err(e)],
+        let items: Box<dyn Iterator<Item = Result<Item>>> = match read_items(f) {
+            Ok(v) => v,
+            Err(e) => Box::new(std::iter::once(Err(e))),
         };
         bar.inc(1);
         items
@@ -235,6 +271,8 @@ pub fn ingest_files(
 
 /// Ingests envelopes into the store in batches of [`BATCH`], one transaction each, calling
 /// `committed` with the SHA-256 of each batch's envelopes once the store has committed it.
+/// Batches are examined on every core while earlier ones are recorded; they are recorded and
+/// committed in the order the envelopes came.
 pub fn ingest_items(
     store: &mut Store,
     study_id: &str,
@@ -243,35 +281,250 @@ pub fn ingest_items(
     mut committed: impl FnMut(&[String]) -> Result<()>,
 ) -> Result<Summary> {
     let surveys = load_surveys(store)?;
-    let tag_key = TagKey::new(key);
-    let cx = Examine {
-        study_id,
-        key,
-        surveys: &surveys,
+    let opener = opener(key, study_id)?;
+    let tools = Tools {
+        cx: Examine {
+            study_id,
+            opener: &opener,
+            surveys: &surveys,
+        },
+        tag_key: TagKey::new(key),
+        wrap: OpenKeyWrap::new(key),
     };
     let locked = store.locked_at()?.is_some();
     if store.identifiers_destroyed_at()?.is_some() {
         bail!("identifiers have been destroyed: this study takes no more envelopes");
     }
+    store
+        .conn
+        .pragma_update(None, "cache_size", -INGEST_CACHE_KIB)?;
+    let mut seen = Seen::load(&store.conn)?;
+    // Envelopes stored before this ingest began are not opened again.
+    let known = seen.envelopes.clone();
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(32));
     let mut summary = Summary::default();
-    let mut pending: Vec<Item> = Vec::with_capacity(BATCH);
-    let mut batch = |pending: &mut Vec<Item>, summary: &mut Summary| -> Result<()> {
-        let shas: Vec<String> = pending.iter().map(|i| i.sha256.clone()).collect();
-        commit_batch(store, &cx, &tag_key, locked, pending, summary)?;
-        if shas.is_empty() {
-            return Ok(());
+    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Item>)>(workers);
+    let work_rx = Mutex::new(work_rx);
+    std::thread::scope(|scope| -> Result<()> {
+        // Owned here, so that leaving this closure (done or failed) stops the workers.
+        let work_tx = work_tx;
+        let (done_tx, done_rx) = mpsc::channel::<(u64, Vec<Examined>)>();
+        for _ in 0..workers {
+            let (work_rx, done_tx, tools, known) = (&work_rx, done_tx.clone(), &tools, &known);
+            scope.spawn(move || loop {
+                let job = work_rx.lock().map(|rx| rx.recv());
+                let Ok(Ok((seq, batch))) = job else { break };
+                let examined = batch
+                    .into_iter()
+                    .map(|item| prepare(item, tools, known))
+                    .collect();
+                if done_tx.send((seq, examined)).is_err() {
+                    break;
+                }
+            });
         }
-        committed(&shas)
-    };
-    for item in items {
-        pending.push(item?);
-        if pending.len() >= BATCH {
-            batch(&mut pending, &mut summary)?;
+        drop(done_tx);
+        let mut items = items.into_iter();
+        let (mut sent, mut recorded, mut exhausted) = (0u64, 0u64, false);
+        let mut ready: BTreeMap<u64, Vec<Examined>> = BTreeMap::new();
+        loop {
+            // Keep every worker busy, and one batch more waiting.
+            while !exhausted && sent - recorded <= workers as u64 {
+                let batch = items.by_ref().take(BATCH).collect::<Result<Vec<Item>>>()?;
+                if batch.is_empty() {
+                    exhausted = true;
+                } else {
+                    work_tx
+                        .send((sent, batch))
+                        .map_err(|_| anyhow::anyhow!("an ingest worker stopped"))?;
+                    sent += 1;
+                }
+            }
+            if recorded == sent {
+                break;
+            }
+            let batch = loop {
+                if let Some(b) = ready.remove(&recorded) {
+                    break b;
+                }
+                let (seq, b) = done_rx
+                    .recv()
+                    .map_err(|_| anyhow::anyhow!("an ingest worker stopped"))?;
+                ready.insert(seq, b);
+            };
+            recorded += 1;
+            let shas: Vec<String> = batch.iter().map(|e| e.sha256.clone()).collect();
+            commit_batch(store, &mut seen, &tools, locked, batch, &mut summary)?;
+            committed(&shas)?;
         }
-    }
-    batch(&mut pending, &mut summary)?;
+        drop(work_tx);
+        Ok(())
+    })?;
     store.checkpoint()?;
     Ok(summary)
+}
+
+/// What recording needs besides the store: the examining context and the keys that turn
+/// tags and AEAD keys into what is stored.
+struct Tools<'a> {
+    cx: Examine<'a>,
+    tag_key: TagKey,
+    wrap: OpenKeyWrap,
+}
+
+/// An item after the worker stage.
+struct Examined {
+    item: Item,
+    /// SHA-256 of the envelope, hex.
+    sha256: String,
+    /// The same, as the key of [`Seen::envelopes`].
+    sha: [u8; 32],
+    /// `None` when the envelope was stored before this ingest began (not opened again) or
+    /// could not be read.
+    verdict: Option<Verdict>,
+    /// Keyed withdrawal tag of a response or request.
+    mac: Option<String>,
+    /// Wrapped AEAD key of a response.
+    open_key: Option<Vec<u8>>,
+}
+
+/// The worker stage: fingerprint, then everything [`examine`] does, then the keyed tag and
+/// the wrapped key. Pure apart from drawing the wrapping nonce.
+fn prepare(mut item: Item, t: &Tools<'_>, known: &HashSet<[u8; 32]>) -> Examined {
+    let sha256 = match item.sha256.take() {
+        Some(s) => s,
+        None => fingerprint(item.bytes.as_deref().unwrap_or_default()),
+    };
+    item.sha256 = Some(sha256.clone());
+    let sha = sha_key(&sha256);
+    let mut ex = Examined {
+        item,
+        sha256,
+        sha,
+        verdict: None,
+        mac: None,
+        open_key: None,
+    };
+    if known.contains(&ex.sha) {
+        return ex;
+    }
+    if let Ok(bytes) = &ex.item.bytes {
+        let verdict = examine(bytes, &t.cx);
+        finish(&mut ex, verdict, t);
+    }
+    ex
+}
+
+fn finish(ex: &mut Examined, verdict: Verdict, t: &Tools<'_>) {
+    match &verdict {
+        Verdict::Response { payload, key, .. } => {
+            ex.mac = Some(t.tag_key.mac(&payload.withdrawal_tag));
+            ex.open_key = Some(t.wrap.wrap(&ex.sha256, key));
+        }
+        Verdict::Withdrawal(w) => ex.mac = Some(t.tag_key.mac(&w.withdrawal_tag)),
+        Verdict::Reject(_) => {}
+    }
+    ex.verdict = Some(verdict);
+}
+
+/// A stored hex id as a set key: 64 or 32 hex digits decoded; anything else (never written
+/// by plp) hashed, so it still never equals a well-formed id by accident.
+fn sha_key(hex_id: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if hex_id.len() == 64 && hex::decode_to_slice(hex_id, &mut out).is_ok() {
+        return out;
+    }
+    use sha2::Digest;
+    out.copy_from_slice(&sha2::Sha256::digest(
+        [b"not hex\0", hex_id.as_bytes()].concat(),
+    ));
+    out
+}
+
+fn id_key(hex_id: &str) -> u128 {
+    let mut b = [0u8; 16];
+    if hex_id.len() == 32 && hex::decode_to_slice(hex_id, &mut b).is_ok() {
+        return u128::from_be_bytes(b);
+    }
+    // Not written by plp (ids are checked before they are stored); keep it apart from
+    // well-formed ids by using the top of a hash that is never a decoded id's pattern.
+    u128::from_be_bytes(sha_key(hex_id)[..16].try_into().expect("16 bytes"))
+}
+
+fn person_key(code: &str, side: &str, mac: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (code, side, mac).hash(&mut h);
+    h.finish()
+}
+
+/// What the store already holds, for duplicate checks without a query per envelope.
+struct Seen {
+    /// SHA-256 of every envelope in responses, quarantine, withdrawal requests, withdrawn.
+    envelopes: HashSet<[u8; 32]>,
+    /// Submission ids of stored and withdrawn responses.
+    submissions: HashSet<u128>,
+    /// Request ids of recorded withdrawal requests.
+    requests: HashSet<u128>,
+    /// Hashes of (code, side, keyed tag) of accepted responses: a person who may have an
+    /// earlier response to supersede. False positives only cost a query.
+    people: HashSet<u64>,
+    /// `PRAGMA data_version` when loaded: another connection's commit changes it.
+    data_version: i64,
+}
+
+impl Seen {
+    fn load(conn: &Connection) -> Result<Seen> {
+        let strings = |sql: &str| -> Result<Vec<String>> {
+            let mut stmt = conn.prepare(sql)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        };
+        let mut seen = Seen {
+            envelopes: HashSet::new(),
+            submissions: HashSet::new(),
+            requests: HashSet::new(),
+            people: HashSet::new(),
+            data_version: conn.query_row("PRAGMA data_version", [], |r| r.get(0))?,
+        };
+        for table in [
+            "responses",
+            "quarantine",
+            "withdrawal_requests",
+            "withdrawn",
+        ] {
+            seen.envelopes.extend(
+                strings(&format!("SELECT envelope_sha256 FROM {table}"))?
+                    .iter()
+                    .map(|s| sha_key(s)),
+            );
+        }
+        for table in ["responses", "withdrawn"] {
+            seen.submissions.extend(
+                strings(&format!(
+                    "SELECT submission_id FROM {table} WHERE submission_id IS NOT NULL"
+                ))?
+                .iter()
+                .map(|s| id_key(s)),
+            );
+        }
+        seen.requests.extend(
+            strings("SELECT request_id FROM withdrawal_requests")?
+                .iter()
+                .map(|s| id_key(s)),
+        );
+        let mut stmt = conn.prepare(
+            "SELECT COALESCE(code, ''), side, COALESCE(tag_mac, '') FROM responses WHERE state = 'accepted'",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            seen.people.insert(person_key(
+                r.get_ref(0)?.as_str()?,
+                r.get_ref(1)?.as_str()?,
+                r.get_ref(2)?.as_str()?,
+            ));
+        }
+        Ok(seen)
+    }
 }
 
 fn progress(n: u64) -> indicatif::ProgressBar {
@@ -303,150 +556,156 @@ fn load_surveys(store: &Store) -> Result<HashMap<String, Survey>> {
 
 fn commit_batch(
     store: &mut Store,
-    cx: &Examine<'_>,
-    tag_key: &TagKey,
+    seen: &mut Seen,
+    t: &Tools<'_>,
     locked: bool,
-    pending: &mut Vec<Item>,
+    batch: Vec<Examined>,
     summary: &mut Summary,
 ) -> Result<()> {
-    if pending.is_empty() {
+    if batch.is_empty() {
         return Ok(());
     }
     let tx = store.tx()?;
-    let mut batch = Summary::default();
-    for item in pending.drain(..) {
-        record(&tx, cx, tag_key, locked, item, &mut batch)?;
+    let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+    if version != seen.data_version {
+        // Another process wrote to the store since: look again rather than trust memory.
+        *seen = Seen::load(&tx)?;
     }
-    audit(&tx, "ingest_batch", serde_json::to_value(&batch)?)?;
+    let mut counts = Summary::default();
+    let at = now();
+    for ex in batch {
+        record(&tx, seen, t, locked, ex, &at, &mut counts)?;
+    }
+    audit(&tx, "ingest_batch", serde_json::to_value(&counts)?)?;
     tx.commit()?;
-    for (total, add) in [
-        (&mut summary.accepted, batch.accepted),
-        (&mut summary.duplicate, batch.duplicate),
-        (&mut summary.superseded, batch.superseded),
-        (&mut summary.rejected, batch.rejected),
-        (&mut summary.withdrawn, batch.withdrawn),
-        (&mut summary.withdrawal_no_match, batch.withdrawal_no_match),
-        (
-            &mut summary.withdrawal_ambiguous,
-            batch.withdrawal_ambiguous,
-        ),
-        (&mut summary.withdrawal_late, batch.withdrawal_late),
-    ] {
-        *total += add;
-    }
+    summary.add(&counts);
     Ok(())
 }
 
-fn known(tx: &Transaction<'_>, sha: &str) -> Result<bool> {
-    let n: i64 = tx.query_row(
-        "SELECT (SELECT COUNT(*) FROM responses WHERE envelope_sha256 = ?1)
-              + (SELECT COUNT(*) FROM quarantine WHERE envelope_sha256 = ?1)
-              + (SELECT COUNT(*) FROM withdrawal_requests WHERE envelope_sha256 = ?1)
-              + (SELECT COUNT(*) FROM withdrawn WHERE envelope_sha256 = ?1)",
-        [sha],
-        |r| r.get(0),
-    )?;
-    Ok(n > 0)
-}
-
-fn quarantine(tx: &Transaction<'_>, item: &Item, bytes: &[u8], reason: &str) -> Result<()> {
-    tx.execute(
+fn quarantine(
+    tx: &Transaction<'_>,
+    ex: &Examined,
+    bytes: &[u8],
+    reason: &str,
+    at: &str,
+) -> Result<()> {
+    tx.prepare_cached(
         "INSERT INTO quarantine(envelope_sha256, received_at, source, reason, envelope) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![item.sha256, now(), item.source, reason, bytes],
-    )?;
+    )?
+    .execute(params![ex.sha256, at, ex.item.source, reason, bytes])?;
     audit(
         tx,
         "rejected",
-        serde_json::json!({ "envelope_sha256": item.sha256, "reason": reason }),
+        serde_json::json!({ "envelope_sha256": ex.sha256, "reason": reason }),
     )
 }
 
 /// Records one envelope's outcome inside the batch's transaction.
 fn record(
     tx: &Transaction<'_>,
-    cx: &Examine<'_>,
-    tag_key: &TagKey,
+    seen: &mut Seen,
+    t: &Tools<'_>,
     locked: bool,
-    item: Item,
+    mut ex: Examined,
+    at: &str,
     s: &mut Summary,
 ) -> Result<()> {
-    if known(tx, &item.sha256)? {
+    if seen.envelopes.contains(&ex.sha) {
         s.duplicate += 1;
         return Ok(());
     }
-    let bytes = match &item.bytes {
-        Ok(b) => b.clone(),
+    let bytes = match &ex.item.bytes {
+        Ok(b) => b.as_slice(),
         Err(reason) => {
-            quarantine(tx, &item, &[], reason)?;
+            quarantine(tx, &ex, &[], reason, at)?;
+            seen.envelopes.insert(ex.sha);
             s.rejected += 1;
             return Ok(());
         }
     };
-    match examine(&bytes, cx) {
+    let verdict = match ex.verdict.take() {
+        Some(v) => v,
+        None => {
+            // Stored when the ingest began, gone since (never in practice): examine it here.
+            let v = examine(bytes, &t.cx);
+            let mut again = Examined {
+                item: Item {
+                    source: String::new(),
+                    bytes: Err(String::new()),
+                    sha256: None,
+                },
+                sha256: ex.sha256.clone(),
+                sha: ex.sha,
+                verdict: None,
+                mac: None,
+                open_key: None,
+            };
+            finish(&mut again, v, t);
+            ex.mac = again.mac;
+            ex.open_key = again.open_key;
+            again.verdict.expect("finish sets the verdict")
+        }
+    };
+    match verdict {
         Verdict::Reject(reason) => {
-            quarantine(tx, &item, &bytes, &reason)?;
+            quarantine(tx, &ex, bytes, &reason, at)?;
+            seen.envelopes.insert(ex.sha);
             s.rejected += 1;
         }
-        Verdict::Response { payload, side } => {
-            let dup: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM responses WHERE submission_id = ?1
-                     UNION ALL SELECT 0 FROM withdrawn WHERE submission_id = ?1",
-                    [&payload.submission_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if dup.is_some() {
+        Verdict::Response { payload, side, .. } => {
+            let submission = id_key(&payload.submission_id);
+            if seen.submissions.contains(&submission) {
                 s.duplicate += 1;
                 return Ok(());
             }
             if locked {
                 quarantine(
                     tx,
-                    &item,
-                    &bytes,
+                    &ex,
+                    bytes,
                     "arrived after the analysis lock; kept here, not analysed",
+                    at,
                 )?;
+                seen.envelopes.insert(ex.sha);
                 s.rejected += 1;
                 return Ok(());
             }
-            let mac = tag_key.mac(&payload.withdrawal_tag);
+            let mac = ex.mac.as_deref().expect("responses carry their keyed tag");
             let side_s = side_name(side);
-            tx.execute(
-                "INSERT INTO responses(envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'accepted', ?8, ?9)",
-                params![
-                    item.sha256,
-                    payload.submission_id,
-                    now(),
-                    payload.consent.date,
-                    payload.code,
+            tx.prepare_cached(
+                "INSERT INTO responses(envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope, open_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'accepted', ?8, ?9, ?10)",
+            )?
+            .execute(params![
+                ex.sha256,
+                payload.submission_id,
+                at,
+                payload.consent.date,
+                payload.code,
+                side_s,
+                mac,
+                payload.survey.sha256,
+                bytes,
+                ex.open_key
+            ])?;
+            let new_id = tx.last_insert_rowid();
+            seen.envelopes.insert(ex.sha);
+            seen.submissions.insert(submission);
+            s.accepted += 1;
+            if !seen.people.insert(person_key(&payload.code, side_s, mac)) {
+                s.superseded += supersede(
+                    tx,
+                    new_id,
+                    &payload.code,
                     side_s,
                     mac,
-                    payload.survey.sha256,
-                    bytes
-                ],
-            )?;
-            let new_id = tx.last_insert_rowid();
-            s.accepted += 1;
-            s.superseded += supersede(
-                tx,
-                new_id,
-                &payload.code,
-                side_s,
-                &mac,
-                &payload.consent.date,
-            )?;
+                    &payload.consent.date,
+                )?;
+            }
         }
         Verdict::Withdrawal(w) => {
-            let dup: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM withdrawal_requests WHERE request_id = ?1",
-                    [&w.request_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if dup.is_some() {
+            let request = id_key(&w.request_id);
+            if seen.requests.contains(&request) {
                 s.duplicate += 1;
                 return Ok(());
             }
@@ -459,8 +718,10 @@ fn record(
                 s.withdrawal_late += 1;
                 "late"
             } else {
-                let mac = tag_key.mac(&w.withdrawal_tag);
-                let people = withdraw::find_people(tx, &mac, w.code.as_deref(), None)?;
+                let mac = ex.mac.as_deref().expect("requests carry their keyed tag");
+                // Destroyed responses move to `withdrawn` with their hash and submission
+                // id, so `seen` stays right.
+                let people = withdraw::find_people(tx, mac, w.code.as_deref(), None)?;
                 match people.len() {
                     0 => {
                         audit(
@@ -492,10 +753,12 @@ fn record(
                     }
                 }
             };
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO withdrawal_requests(envelope_sha256, request_id, received_at, outcome) VALUES (?1, ?2, ?3, ?4)",
-                params![item.sha256, w.request_id, now(), outcome],
-            )?;
+            )?
+            .execute(params![ex.sha256, w.request_id, at, outcome])?;
+            seen.envelopes.insert(ex.sha);
+            seen.requests.insert(request);
         }
     }
     Ok(())
@@ -520,7 +783,7 @@ fn supersede(
     mac: &str,
     _date: &str,
 ) -> Result<u64> {
-    let mut stmt = tx.prepare(
+    let mut stmt = tx.prepare_cached(
         "SELECT id FROM responses WHERE code = ?1 AND side = ?2 AND tag_mac = ?3 AND state = 'accepted'
          ORDER BY consent_date DESC, id DESC",
     )?;
@@ -574,54 +837,19 @@ fn is_lines(path: &Path) -> bool {
     )
 }
 
-/// Reads the envelopes of one file: the whole file, or one per line for `.jsonl`/`.ndjson`.
-/// A file over the size limit is hashed, not read into memory.
-pub fn read_items(path: &Path) -> Result<Vec<Item>> {
+/// Reads the envelopes of one file: the whole file, or one per line for `.jsonl`/`.ndjson`,
+/// a line at a time as the iterator is drawn. A file or line over the size limit is hashed,
+/// not kept.
+pub fn read_items(path: &Path) -> Result<Box<dyn Iterator<Item = Result<Item>>>> {
     let source = path.display().to_string();
     if is_lines(path) {
         let f = std::fs::File::open(path).with_context(|| format!("cannot read {source}"))?;
-        let mut items = Vec::new();
-        let mut reader = std::io::BufReader::new(f);
-        let mut line = Vec::new();
-        let mut n = 0;
-        loop {
-            line.clear();
-            let read = (&mut reader)
-                .take(MAX_ENVELOPE_BYTES as u64 + 2)
-                .read_until(b'\n', &mut line)?;
-            if read == 0 {
-                break;
-            }
-            n += 1;
-            let too_long = !line.ends_with(b"\n") && read as u64 > MAX_ENVELOPE_BYTES as u64;
-            if too_long {
-                // Skip the rest of the over-long line.
-                let mut rest = Vec::new();
-                reader.read_until(b'\n', &mut rest)?;
-                let mut all = line.clone();
-                all.extend_from_slice(&rest);
-                items.push(Item {
-                    source: format!("{source}:{n}"),
-                    sha256: fingerprint(&all),
-                    bytes: Err(format!(
-                        "envelope on line {n} is over the limit of {MAX_ENVELOPE_BYTES} bytes"
-                    )),
-                });
-                continue;
-            }
-            while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                line.pop();
-            }
-            if line.iter().all(|b| b.is_ascii_whitespace()) {
-                continue;
-            }
-            items.push(Item {
-                source: format!("{source}:{n}"),
-                sha256: fingerprint(&line),
-                bytes: Ok(line.clone()),
-            });
-        }
-        return Ok(items);
+        return Ok(Box::new(Lines {
+            reader: std::io::BufReader::with_capacity(1 << 20, f),
+            source,
+            n: 0,
+            done: false,
+        }));
     }
     let size = std::fs::metadata(path)?.len();
     if size > MAX_ENVELOPE_BYTES as u64 {
@@ -636,20 +864,84 @@ pub fn read_items(path: &Path) -> Result<Vec<Item>> {
             }
             h.update(&buf[..n]);
         }
-        return Ok(vec![Item {
+        return Ok(Box::new(std::iter::once(Ok(Item {
             source,
-            sha256: hex::encode(h.finalize()),
+            sha256: Some(hex::encode(h.finalize())),
             bytes: Err(format!(
                 "file is {size} bytes, over the envelope limit of {MAX_ENVELOPE_BYTES}; not read"
             )),
-        }]);
+        }))));
     }
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {source}"))?;
-    Ok(vec![Item {
+    Ok(Box::new(std::iter::once(Ok(Item {
         source,
-        sha256: fingerprint(&bytes),
+        sha256: None,
         bytes: Ok(bytes),
-    }])
+    }))))
+}
+
+/// The envelopes of a `.jsonl` file, one per non-blank line.
+struct Lines {
+    reader: std::io::BufReader<std::fs::File>,
+    source: String,
+    /// Lines read so far.
+    n: usize,
+    done: bool,
+}
+
+impl Lines {
+    fn next_item(&mut self) -> Result<Option<Item>> {
+        loop {
+            let mut line = Vec::with_capacity(4096);
+            let read = (&mut self.reader)
+                .take(MAX_ENVELOPE_BYTES as u64 + 2)
+                .read_until(b'\n', &mut line)
+                .with_context(|| format!("cannot read {}", self.source))?;
+            if read == 0 {
+                return Ok(None);
+            }
+            self.n += 1;
+            let n = self.n;
+            let too_long = !line.ends_with(b"\n") && read as u64 > MAX_ENVELOPE_BYTES as u64;
+            if too_long {
+                // Skip the rest of the over-long line.
+                let mut rest = Vec::new();
+                self.reader.read_until(b'\n', &mut rest)?;
+                line.extend_from_slice(&rest);
+                return Ok(Some(Item {
+                    source: format!("{}:{n}", self.source),
+                    sha256: Some(fingerprint(&line)),
+                    bytes: Err(format!(
+                        "envelope on line {n} is over the limit of {MAX_ENVELOPE_BYTES} bytes"
+                    )),
+                }));
+            }
+            while line.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                line.pop();
+            }
+            if line.iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            return Ok(Some(Item {
+                source: format!("{}:{n}", self.source),
+                sha256: None,
+                bytes: Ok(line),
+            }));
+        }
+    }
+}
+
+impl Iterator for Lines {
+    type Item = Result<Item>;
+
+    fn next(&mut self) -> Option<Result<Item>> {
+        if self.done {
+            return None;
+        }
+        let next = self.next_item().transpose();
+        self.done = !matches!(next, Some(Ok(_)));
+        next
+    }
 }
 
 fn print_summary(s: &Summary) {

@@ -7,13 +7,13 @@
 //! Nothing about respondents is logged: no addresses, no user agents. With `--log` it
 //! prints the method, path and status of each request, nothing else.
 
+mod conn;
 pub mod inbox;
 mod routes;
 
 use crate::args::ServeArgs;
 use crate::study::Study;
 use anyhow::{bail, Context, Result};
-use axum::serve::ListenerExt;
 use inbox::{Inbox, Writer, INBOX_FILE};
 use plp_core::published::PublishedStudy;
 use std::io::Write;
@@ -83,7 +83,11 @@ pub fn run(dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
         .thread_name("plp-serve")
         .build()
         .context("cannot start the server runtime")?;
-    let result = rt.block_on(serve(a.addr, router));
+    let rate = conn::Rate {
+        per_second: a.rate,
+        burst: (2.0 * a.rate).max(1.0),
+    };
+    let result = rt.block_on(serve(a.addr, router, rate));
     // Connections still open after the grace period are dropped here, and with them the
     // last handles to the writer, which then commits what is queued and stops.
     rt.shutdown_timeout(Duration::from_secs(1));
@@ -93,15 +97,12 @@ pub fn run(dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
     result
 }
 
-async fn serve(addr: std::net::SocketAddr, router: axum::Router) -> Result<()> {
+async fn serve(addr: std::net::SocketAddr, router: axum::Router, rate: conn::Rate) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     let signal = shutdown_signal()?;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on http://{local}")?;
@@ -112,18 +113,7 @@ async fn serve(addr: std::net::SocketAddr, router: axum::Router) -> Result<()> {
         signal.await;
         let _ = stop_tx.send(true);
     });
-    let mut on_stop = stop_rx.clone();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        let _ = on_stop.wait_for(|s| *s).await;
-    });
-    let mut stopped = stop_rx;
-    tokio::select! {
-        r = server => r.context("the server failed")?,
-        _ = async {
-            let _ = stopped.wait_for(|s| *s).await;
-            tokio::time::sleep(GRACE).await;
-        } => eprintln!("plp serve: requests still open after {} s; stopping anyway", GRACE.as_secs()),
-    }
+    conn::accept_loop(listener, router, rate, stop_rx, GRACE).await?;
     eprintln!("plp serve: stopped");
     Ok(())
 }

@@ -13,6 +13,7 @@
 //! for another study or key (well-formed, but not for this server to take), 404 and 405 as
 //! usual, 408 when the body does not arrive in time, 503 when the inbox cannot be written.
 
+use super::conn::Budget;
 use super::inbox::{Stored, Writer};
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
@@ -22,7 +23,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
-use plp_core::envelope::{fingerprint, short_receipt, Envelope, MAX_ENVELOPE_BYTES};
+use plp_core::envelope::{check_framing, fingerprint, short_receipt, MAX_ENVELOPE_BYTES};
+use plp_core::error::Error as CoreError;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -221,6 +223,18 @@ async fn submit(State(app): State<Arc<App>>, req: Request) -> Response {
         )
     };
     let (parts, body) = req.into_parts();
+    // The connection's envelope rate (serve/conn.rs); close it so a client that ignores
+    // Retry-After has to reconnect.
+    if let Some(Err(wait)) = parts.extensions.get::<Arc<Budget>>().map(|b| b.take()) {
+        let mut res = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many envelopes on this connection; wait and try again",
+        );
+        let h = res.headers_mut();
+        h.insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return res;
+    }
     // Refuse on the declared length before reading any of the body.
     let declared = parts
         .headers
@@ -258,32 +272,20 @@ async fn submit(State(app): State<Arc<App>>, req: Request) -> Response {
         }
         Ok(Ok(b)) => b,
     };
-    let env = match Envelope::parse(&bytes) {
-        Ok(e) => e,
-        Err(e) => {
-            return error(
+    // The same checks the fuzzer's `server_body` target runs (core's `check_framing`).
+    if let Err(e) = check_framing(&bytes, &app.study_id, &app.key_id) {
+        return match e {
+            CoreError::TooLarge { .. } => too_large(),
+            CoreError::WrongStudy { .. } => error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
+            CoreError::WrongKey { .. } => error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("{e}; reload the survey page"),
+            ),
+            _ => error(
                 StatusCode::BAD_REQUEST,
                 &format!("not a valid envelope: {e}"),
-            )
-        }
-    };
-    if env.study_id != app.study_id {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &format!(
-                "the envelope is sealed for study `{}`, but this server collects for `{}`",
-                env.study_id, app.study_id
             ),
-        );
-    }
-    if env.key_id != app.key_id {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &format!(
-                "the envelope is sealed to key {}, but this study's key is {}; reload the survey page",
-                env.key_id, app.key_id
-            ),
-        );
+        };
     }
     let receipt = fingerprint(&bytes);
     let short = short_receipt(&bytes);

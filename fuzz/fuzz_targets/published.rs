@@ -1,0 +1,10 @@
+//! Fuzz target `published`: see [`plp_fuzz::targets::published`].
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    // Err is a refusal, the expected outcome for almost every input; only a panic (or a
+    // sanitizer report, or a timeout) is a finding.
+    let _ = plp_fuzz::targets::published(data);
+});
