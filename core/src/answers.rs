@@ -13,7 +13,11 @@ use std::collections::BTreeMap;
 pub type Answers = BTreeMap<String, Answer>;
 
 /// One answer value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// In JSON: an integer, a string or an array of strings. Read by a visitor rather than
+/// `#[serde(untagged)]`, which buffers every value and tries each variant in turn (about
+/// half the cost of reading a payload).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Answer {
     /// A rating.
@@ -22,6 +26,43 @@ pub enum Answer {
     Text(String),
     /// A multiple choice's option ids.
     List(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Answer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Answer;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an integer, a string or an array of strings")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Answer, E> {
+                Ok(Answer::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Answer, E> {
+                i64::try_from(v).map(Answer::Int).map_err(|_| {
+                    E::invalid_value(serde::de::Unexpected::Unsigned(v), &"an integer in i64")
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Answer, E> {
+                Ok(Answer::Text(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Answer, E> {
+                Ok(Answer::Text(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Answer, A::Error> {
+                let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+                while let Some(item) = seq.next_element::<String>()? {
+                    list.push(item);
+                }
+                Ok(Answer::List(list))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Answer {
@@ -56,5 +97,46 @@ impl Answer {
             Answer::Text(s) => s.clone(),
             Answer::List(v) => v.join(", "),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The visitor reads exactly what `#[serde(untagged)]` read: integers in i64, strings,
+    /// arrays of strings; and refuses the rest (floats, out-of-range integers, mixed arrays,
+    /// objects, null, booleans).
+    #[test]
+    fn reads_the_three_shapes_and_refuses_the_rest() {
+        let a: Answers =
+            serde_json::from_str(r#"{"q1": 4, "q2": "yes", "q3": ["a", "b"], "q4": [], "q5": -3}"#)
+                .unwrap();
+        assert_eq!(a["q1"], Answer::Int(4));
+        assert_eq!(a["q2"], Answer::Text("yes".into()));
+        assert_eq!(a["q3"], Answer::List(vec!["a".into(), "b".into()]));
+        assert_eq!(a["q4"], Answer::List(vec![]));
+        assert_eq!(a["q5"], Answer::Int(-3));
+        let text = serde_json::to_string(&a).unwrap();
+        assert_eq!(serde_json::from_str::<Answers>(&text).unwrap(), a);
+        for bad in [
+            "1.5",
+            "9223372036854775808",
+            "[1]",
+            r#"["a", 2]"#,
+            "{}",
+            "null",
+            "true",
+        ] {
+            let json = format!(r#"{{"q": {bad}}}"#);
+            assert!(
+                serde_json::from_str::<Answers>(&json).is_err(),
+                "{bad} was read"
+            );
+        }
+        assert_eq!(
+            serde_json::from_str::<Answer>("9223372036854775807").unwrap(),
+            Answer::Int(i64::MAX)
+        );
     }
 }

@@ -12,19 +12,31 @@ use std::collections::BTreeSet;
 
 /// Ids of the visible questions, in asking order.
 pub fn visible_ids(survey: &Survey, answers: &Answers) -> Vec<String> {
+    survey
+        .questions()
+        .zip(visible_mask(survey, answers))
+        .filter(|(_, shown)| *shown)
+        .map(|(q, _)| q.id.clone())
+        .collect()
+}
+
+/// Whether each question is visible, in the order of [`Survey::questions`]: what
+/// [`visible_ids`] computes, without copying ids (validation asks once per response).
+pub(crate) fn visible_mask(survey: &Survey, answers: &Answers) -> Vec<bool> {
     let mut visible: BTreeSet<&str> = BTreeSet::new();
-    let mut out = Vec::new();
-    for q in survey.questions() {
-        let shown = match &q.show_if {
-            None => true,
-            Some(rule) => holds(rule, answers, &visible),
-        };
-        if shown {
-            visible.insert(&q.id);
-            out.push(q.id.clone());
-        }
-    }
-    out
+    survey
+        .questions()
+        .map(|q| {
+            let shown = match &q.show_if {
+                None => true,
+                Some(rule) => holds(rule, answers, &visible),
+            };
+            if shown {
+                visible.insert(&q.id);
+            }
+            shown
+        })
+        .collect()
 }
 
 /// Whether one question is visible given the answers so far.

@@ -5,7 +5,7 @@
 //! reported at once, each naming the question number and the reason.
 
 use crate::answers::{Answer, Answers};
-use crate::branching::{other_chosen, visible_ids};
+use crate::branching::{other_chosen, visible_mask};
 use crate::code::{normalise_and_check, CodePattern};
 use crate::survey::{Kind, Question, Survey, OTHER_TEXT_MAX};
 use std::fmt;
@@ -45,7 +45,7 @@ impl fmt::Display for Problems {
 /// payload; it is normalised before the pattern check.
 pub fn validate_response(survey: &Survey, code: &str, answers: &Answers) -> Result<(), Problems> {
     let mut problems = Vec::new();
-    match CodePattern::new(&survey.survey.code_pattern) {
+    match CodePattern::cached(&survey.survey.code_pattern) {
         Ok(p) => {
             if let Err(e) = normalise_and_check(code, &p) {
                 problems.push(Problem {
@@ -71,7 +71,7 @@ pub fn validate_response(survey: &Survey, code: &str, answers: &Answers) -> Resu
 
 /// Problems with the answers alone (no pair code), in asking order.
 pub fn answer_problems(survey: &Survey, answers: &Answers) -> Vec<Problem> {
-    let visible = visible_ids(survey, answers);
+    let visible = visible_mask(survey, answers);
     let mut problems = Vec::new();
     let mut push = |q: &Question, key: &str, reason: String| {
         problems.push(Problem {
@@ -80,9 +80,12 @@ pub fn answer_problems(survey: &Survey, answers: &Answers) -> Vec<Problem> {
             reason,
         })
     };
-    for q in survey.questions() {
-        let shown = visible.contains(&q.id);
+    // Answers found under a question's id or other key; when that is all of them, no key is
+    // unknown and the search for unknown keys below is skipped.
+    let mut found = 0usize;
+    for (q, &shown) in survey.questions().zip(&visible) {
         let answer = answers.get(&q.id);
+        found += usize::from(answer.is_some());
         if !q.kind.in_answers() {
             if answer.is_some() {
                 push(
@@ -112,7 +115,9 @@ pub fn answer_problems(survey: &Survey, answers: &Answers) -> Vec<Problem> {
         }
         if let Some(key) = q.other_key() {
             let chosen = shown && other_chosen(q, answer);
-            match answers.get(&key) {
+            let other = answers.get(&key);
+            found += usize::from(other.is_some());
+            match other {
                 Some(_) if !chosen => push(
                     q,
                     &key,
@@ -127,10 +132,12 @@ pub fn answer_problems(survey: &Survey, answers: &Answers) -> Vec<Problem> {
             }
         }
     }
-    for key in answers.keys() {
-        let known = survey
-            .questions()
-            .any(|q| q.id == *key || q.other_key().as_deref() == Some(key.as_str()));
+    for key in answers.keys().filter(|_| found < answers.len()) {
+        // `<id>_other` without building every question's other key for every answer.
+        let known = survey.questions().any(|q| {
+            q.id == *key
+                || (key.strip_suffix("_other") == Some(q.id.as_str()) && q.other_key().is_some())
+        });
         if !known {
             problems.push(Problem {
                 key: key.clone(),

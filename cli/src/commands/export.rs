@@ -523,13 +523,7 @@ fn write_files(
         let (pre, who) = ind_row(i);
         line.clear();
         let c: Vec<&str> = who.iter().map(|&w| &*cells[w]).collect();
-        write_row(
-            &mut line,
-            &pre,
-            &c,
-            n_cells,
-            &blank_of(&ind_cols, size),
-        );
+        write_row(&mut line, &pre, &c, n_cells, &blank_of(&ind_cols, size));
         o.write(&line)?;
     }
     files.push(o.finish()?);
