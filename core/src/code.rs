@@ -14,7 +14,37 @@ pub fn normalise(raw: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct CodePattern {
     source: String,
-    re: regex_lite::Regex,
+    re: Regex,
+}
+
+#[cfg(not(all(target_arch = "wasm32", feature = "browser-builtins")))]
+type Regex = regex_lite::Regex;
+
+/// The browser's own `RegExp` (Unicode mode), so the respondent app carries no regex engine.
+#[cfg(all(target_arch = "wasm32", feature = "browser-builtins"))]
+#[derive(Debug, Clone)]
+struct Regex(js_sys::RegExp);
+
+#[cfg(all(target_arch = "wasm32", feature = "browser-builtins"))]
+impl Regex {
+    fn new(pattern: &str) -> Result<Self, String> {
+        // `new RegExp(pattern, "u")` through Reflect.construct, which returns what it throws
+        // (a SyntaxError for a pattern it cannot read) rather than throwing through Rust.
+        let ctor = js_sys::Reflect::get(&js_sys::global(), &js_sys::JsString::from("RegExp"))
+            .map(js_sys::Function::from)
+            .map_err(|_| "this browser has no RegExp".to_string())?;
+        let args = js_sys::Array::of2(
+            &js_sys::JsString::from(pattern),
+            &js_sys::JsString::from("u"),
+        );
+        js_sys::Reflect::construct(&ctor, &args)
+            .map(|re| Regex(js_sys::RegExp::from(re)))
+            .map_err(|e| String::from(js_sys::Error::from(e).message()))
+    }
+
+    fn is_match(&self, s: &str) -> bool {
+        self.0.test(s)
+    }
 }
 
 impl CodePattern {
@@ -24,13 +54,31 @@ impl CodePattern {
             "^(?:{})$",
             pattern.trim_start_matches('^').trim_end_matches('$')
         );
-        let re = regex_lite::Regex::new(&anchored).map_err(|e| Error::CodePattern {
+        let re = Regex::new(&anchored).map_err(|e| Error::CodePattern {
             pattern: pattern.to_string(),
             reason: e.to_string(),
         })?;
         Ok(CodePattern {
             source: pattern.to_string(),
             re,
+        })
+    }
+
+    /// [`CodePattern::new`], reusing the last pattern this thread compiled: every response
+    /// is validated against the same pattern, and compiling it costs far more (tens of
+    /// microseconds) than matching a one-letter code.
+    pub fn cached(pattern: &str) -> Result<Self, Error> {
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<CodePattern>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        LAST.with(|last| {
+            if let Some(p) = last.borrow().as_ref().filter(|p| p.source == pattern) {
+                return Ok(p.clone());
+            }
+            let p = CodePattern::new(pattern)?;
+            *last.borrow_mut() = Some(p.clone());
+            Ok(p)
         })
     }
 

@@ -9,7 +9,6 @@
 
 use crate::error::Error;
 use sha2::{Digest, Sha256};
-use unicode_normalization::UnicodeNormalization;
 
 /// Domain-separation label of the tag.
 pub const TAG_LABEL: &[u8] = b"plp-withdrawal/1";
@@ -18,11 +17,27 @@ pub const WORD_MIN_CHARS: usize = 4;
 /// Most Unicode scalar values a normalised word may hold.
 pub const WORD_MAX_CHARS: usize = 64;
 
+/// Unicode NFKC (UAX #15), then full lower-casing (`str::to_lowercase`).
+#[cfg(not(all(target_arch = "wasm32", feature = "browser-builtins")))]
+fn nfkc_lower(word: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    word.nfkc().collect::<String>().to_lowercase()
+}
+
+/// The same by the browser: `word.normalize("NFKC").toLowerCase()` (JavaScript's lower-casing
+/// is Rust's, final sigma included), so the respondent app carries no Unicode tables for it.
+#[cfg(all(target_arch = "wasm32", feature = "browser-builtins"))]
+fn nfkc_lower(word: &str) -> String {
+    js_sys::JsString::from(word)
+        .normalize("NFKC")
+        .to_lower_case()
+        .into()
+}
+
 /// Normalises a memorable word: NFKC, full lower-casing, trim Unicode white space, and one
 /// U+0020 for each inner run of white space. Errors when the result is not 4 to 64 chars.
 pub fn normalise_word(word: &str) -> Result<String, Error> {
-    let nfkc: String = word.nfkc().collect();
-    let lower = nfkc.to_lowercase();
+    let lower = nfkc_lower(word);
     let collapsed = lower.split_whitespace().collect::<Vec<_>>().join(" ");
     let n = collapsed.chars().count();
     if n < WORD_MIN_CHARS {

@@ -259,11 +259,23 @@ fn serve_live(dir: &Path, addr: std::net::SocketAddr, web: Option<&Path>) -> Res
             "   (the app is not built: build it with `trunk build --release` and pass --web dist)"
         );
     }
+    // Say exactly what to type: the binary's own path (it is rarely on PATH after
+    // `cargo build`) and the passphrase the demo uses.
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "plp".into());
+    let pass = if std::env::var("PLP_PASSPHRASE").as_deref() == Ok(DEMO_PASSPHRASE) {
+        format!("PLP_PASSPHRASE='{DEMO_PASSPHRASE}' ")
+    } else {
+        String::new()
+    };
     println!(
-        "   Fill in the survey in your browser, then stop the server with Ctrl-C and run:\n\
-         \x20    plp --study {live} ingest\n\
-         \x20    plp --study {live} status\n\
-         \x20    plp --study {live} export --preview --out {live}/export",
+        "   Fill in the survey in your browser, then, in another terminal (the server can keep\n\
+         \x20  running), open what was submitted:\n\
+         \x20    {pass}{exe} --study {live} ingest\n\
+         \x20    {pass}{exe} --study {live} status\n\
+         \x20    {pass}{exe} --study {live} export --preview --out {live}/export\n\
+         \x20  Stop the server with Ctrl-C.",
         live = live.display()
     );
     crate::serve::run(
