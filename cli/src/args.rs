@@ -175,6 +175,16 @@ pub struct ServeArgs {
     /// are answered 429. A respondent submits once.
     #[arg(long, value_name = "N", default_value_t = 5.0, value_parser = positive_rate)]
     pub rate: f64,
+    /// Most connections open at once; a connection beyond it is closed at once.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = at_least_one)]
+    pub max_connections: usize,
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a whole number of at least 1")),
+    }
 }
 
 fn positive_rate(s: &str) -> Result<f64, String> {

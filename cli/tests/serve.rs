@@ -483,3 +483,66 @@ fn a_request_head_that_never_ends_is_dropped_after_the_header_timeout() {
     assert_eq!(get(server.addr, "/healthz").status, 200);
     assert!(study.inbox().is_empty());
 }
+
+#[test]
+fn a_connection_over_the_cap_is_closed_and_a_freed_slot_is_reused() {
+    let study = TestStudy::new("serve-cap");
+    let server = Server::start(&study.dir, &["--max-connections".as_ref(), "2".as_ref()]);
+    let published = load_published(server.addr);
+    let env = seal_response(&published, "serve-cap", 0);
+    // Two connections hold both slots (each proves it is served).
+    let mut first = server.connect();
+    let mut second = server.connect();
+    for c in [&mut first, &mut second] {
+        assert_eq!(
+            c.request("GET", "/healthz", &[], b"")
+                .expect("answered")
+                .status,
+            200
+        );
+    }
+    // A third is closed without an answer, and stores nothing.
+    let mut third = server.connect();
+    assert!(
+        third.post_envelope(&env).is_err(),
+        "a third connection was served"
+    );
+    assert!(study.inbox().is_empty());
+    // Once one closes, a new connection is served again.
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut again = server.connect();
+        match again.post_envelope(&env) {
+            Ok(r) => {
+                assert_eq!(r.status, 201);
+                break;
+            }
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("no slot freed: {e}"),
+        }
+    }
+    assert_eq!(study.inbox(), vec![sha256_hex(&env)]);
+}
+
+#[test]
+fn a_body_that_stops_arriving_gets_408_after_30_s_and_nothing_is_stored() {
+    let study = TestStudy::new("serve-stall");
+    let server = Server::start(&study.dir, &[]);
+    let mut slow = server.connect();
+    slow.set_read_timeout(Duration::from_secs(60));
+    let start = Instant::now();
+    // The head in full, promising 1,000 bytes; then 10 of them and nothing more.
+    slow.send_raw(
+        b"POST /api/v1/envelopes HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"format\":",
+    )
+    .expect("sent");
+    let r = slow.read().expect("answered");
+    let waited = start.elapsed();
+    assert_api_error(&r, 408, "the envelope did not arrive in time");
+    assert!(
+        waited >= Duration::from_secs(29) && waited < Duration::from_secs(45),
+        "answered after {waited:?}"
+    );
+    assert!(study.inbox().is_empty());
+}

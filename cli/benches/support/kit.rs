@@ -205,6 +205,11 @@ impl Conn {
         }
     }
 
+    /// How long a read may wait (20 s unless changed).
+    pub fn set_read_timeout(&mut self, d: Duration) {
+        self.stream.set_read_timeout(Some(d)).expect("timeout");
+    }
+
     /// Sends raw bytes.
     pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes)

@@ -285,6 +285,7 @@ fn serve_live(dir: &Path, addr: std::net::SocketAddr, web: Option<&Path>) -> Res
             web: web.map(Path::to_path_buf),
             log: false,
             rate: 5.0,
+            max_connections: crate::serve::MAX_CONNECTIONS,
         },
     )
 }

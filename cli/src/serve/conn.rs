@@ -6,7 +6,7 @@
 //!
 //! - a header-read timeout ([`HEADER_TIMEOUT`]): the request line and headers must arrive
 //!   within it, or the connection is closed (slow-loris);
-//! - a cap on open connections ([`MAX_CONNECTIONS`]): beyond it a new connection is closed at
+//! - a cap on open connections (`--max-connections`, default [`MAX_CONNECTIONS`]): beyond it a new connection is closed at
 //!   once, so a flood cannot grow memory without bound;
 //! - a per-connection envelope rate ([`Rate`]): each connection gets a token bucket, handed
 //!   to the handlers as a request extension, and an envelope POST over the rate is answered
@@ -27,7 +27,7 @@ use tower_service::Service;
 
 /// Time allowed for a request's line and headers to arrive.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most connections open at once.
+/// Most connections open at once, by default (`plp serve --max-connections`).
 pub const MAX_CONNECTIONS: usize = 1024;
 
 /// Envelope POSTs one connection may make: `per_second` on average, `burst` back to back.
@@ -81,10 +81,11 @@ pub async fn accept_loop(
     listener: TcpListener,
     router: Router,
     rate: Rate,
+    max_connections: usize,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
 ) -> Result<()> {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(Semaphore::new(max_connections));
     // Every connection task holds a sender; when all are gone, every connection is closed.
     let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
     loop {

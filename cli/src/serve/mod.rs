@@ -8,6 +8,7 @@
 //! prints the method, path and status of each request, nothing else.
 
 mod conn;
+pub use conn::MAX_CONNECTIONS;
 pub mod inbox;
 mod routes;
 
@@ -87,7 +88,7 @@ pub fn run(dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
         per_second: a.rate,
         burst: (2.0 * a.rate).max(1.0),
     };
-    let result = rt.block_on(serve(a.addr, router, rate));
+    let result = rt.block_on(serve(a.addr, router, rate, a.max_connections));
     // Connections still open after the grace period are dropped here, and with them the
     // last handles to the writer, which then commits what is queued and stops.
     rt.shutdown_timeout(Duration::from_secs(1));
@@ -97,7 +98,12 @@ pub fn run(dir: Option<&Path>, a: &ServeArgs) -> Result<()> {
     result
 }
 
-async fn serve(addr: std::net::SocketAddr, router: axum::Router, rate: conn::Rate) -> Result<()> {
+async fn serve(
+    addr: std::net::SocketAddr,
+    router: axum::Router,
+    rate: conn::Rate,
+    max_connections: usize,
+) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -113,7 +119,7 @@ async fn serve(addr: std::net::SocketAddr, router: axum::Router, rate: conn::Rat
         signal.await;
         let _ = stop_tx.send(true);
     });
-    conn::accept_loop(listener, router, rate, stop_rx, GRACE).await?;
+    conn::accept_loop(listener, router, rate, max_connections, stop_rx, GRACE).await?;
     eprintln!("plp serve: stopped");
     Ok(())
 }
