@@ -233,7 +233,7 @@ impl Pseudonyms {
     }
 
     /// The pseudonym of `key` (`pair` or `person` kind), drawing one if it has none:
-    /// `D` or `R`, then a random number of enough digits for twice the ids needed.
+    /// See [`crate::pseudonyms::draw`].
     fn get_or_assign(
         &mut self,
         tx: &Transaction<'_>,
@@ -245,26 +245,13 @@ impl Pseudonyms {
             return Ok(p.clone());
         }
         let taken = &mut self.taken[pair as usize];
-        let (kind, prefix) = if pair { ("pair", "D") } else { ("person", "R") };
-        let needed = (total.max(taken.len() + 1)) * 2;
-        let mut width = 2;
-        while 10usize.pow(width) - 1 < needed {
-            width += 1;
-        }
-        let space = 10u64.pow(width) - 1;
-        loop {
-            let r = u64::from_le_bytes(crate::study::random::<8>());
-            let candidate = format!("{prefix}{:0w$}", 1 + r % space, w = width as usize);
-            if !taken.contains(&candidate) {
-                tx.prepare_cached(
-                    "INSERT INTO pseudonyms(kind, key, pseudonym) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![kind, key, candidate])?;
-                // Each key is asked for once per export, so `known` need not grow.
-                taken.insert(candidate.clone());
-                return Ok(candidate);
-            }
-        }
+        let kind = if pair { "pair" } else { "person" };
+        let candidate = crate::pseudonyms::draw(kind, |c| taken.contains(c), taken.len(), total);
+        tx.prepare_cached("INSERT INTO pseudonyms(kind, key, pseudonym) VALUES (?1, ?2, ?3)")?
+            .execute(params![kind, key, candidate])?;
+        // Each key is asked for once per export, so `known` need not grow.
+        taken.insert(candidate.clone());
+        Ok(candidate)
     }
 }
 

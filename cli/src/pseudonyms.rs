@@ -18,14 +18,25 @@ pub fn get_or_assign(tx: &Transaction<'_>, kind: &str, key: &str, total: usize) 
     {
         return Ok(p);
     }
-    let prefix = if kind == "pair" { "D" } else { "R" };
     let taken: BTreeSet<String> = {
         let mut stmt = tx.prepare("SELECT pseudonym FROM pseudonyms WHERE kind = ?1")?;
         let rows = stmt.query_map([kind], |r| r.get::<_, String>(0))?;
         rows.collect::<Result<_, _>>()?
     };
-    // Room for at least twice as many ids as needed, so draws stay quick and random.
-    let needed = (total.max(taken.len() + 1)) * 2;
+    let candidate = draw(kind, |c| taken.contains(c), taken.len(), total);
+    tx.execute(
+        "INSERT INTO pseudonyms(kind, key, pseudonym) VALUES (?1, ?2, ?3)",
+        params![kind, key, candidate],
+    )?;
+    Ok(candidate)
+}
+
+/// A new pseudonym of this kind that `taken` does not hold (`n_taken` are taken): `D` or
+/// `R`, then a random number with room for at least twice as many ids as needed, so draws
+/// stay quick and random.
+pub fn draw(kind: &str, taken: impl Fn(&str) -> bool, n_taken: usize, total: usize) -> String {
+    let prefix = if kind == "pair" { "D" } else { "R" };
+    let needed = total.max(n_taken + 1) * 2;
     let mut width = 2;
     while 10usize.pow(width) - 1 < needed {
         width += 1;
@@ -34,12 +45,8 @@ pub fn get_or_assign(tx: &Transaction<'_>, kind: &str, key: &str, total: usize) 
     loop {
         let r = u64::from_le_bytes(crate::study::random::<8>());
         let candidate = format!("{prefix}{:0w$}", 1 + r % space, w = width as usize);
-        if !taken.contains(&candidate) {
-            tx.execute(
-                "INSERT INTO pseudonyms(kind, key, pseudonym) VALUES (?1, ?2, ?3)",
-                params![kind, key, candidate],
-            )?;
-            return Ok(candidate);
+        if !taken(&candidate) {
+            return candidate;
         }
     }
 }

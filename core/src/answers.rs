@@ -5,6 +5,7 @@
 //! these a string means depends on the question, so values are kept untyped here and read
 //! against the survey by [`crate::validate`] and [`crate::branching`].
 
+use crate::survey::Question;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -98,6 +99,33 @@ impl Answer {
             Answer::List(v) => v.join(", "),
         }
     }
+}
+
+/// The new value of a multiple-choice answer after ticking or unticking one option: the
+/// chosen options in the order the survey defines them (as [`crate::validate`] requires),
+/// or `None` when none is left (an empty selection is left out).
+pub fn toggle(q: &Question, current: Option<&Answer>, option: &str, on: bool) -> Option<Answer> {
+    let chosen = current.and_then(Answer::as_list).unwrap_or(&[]);
+    let list: Vec<String> = q
+        .kind
+        .options()
+        .iter()
+        .filter(|o| {
+            if o.id == option {
+                on
+            } else {
+                chosen.contains(&o.id)
+            }
+        })
+        .map(|o| o.id.clone())
+        .collect();
+    (!list.is_empty()).then_some(Answer::List(list))
+}
+
+/// The value of a free-text answer: what was typed, or `None` when it is blank (a blank
+/// answer is left out, never sent).
+pub fn text_answer(typed: String) -> Option<Answer> {
+    (!typed.trim().is_empty()).then_some(Answer::Text(typed))
 }
 
 #[cfg(test)]

@@ -494,31 +494,8 @@ fn friendly(reason: &str) -> String {
     }
 }
 
-/// The new value of a multiple-choice answer after ticking or unticking one option: the
-/// chosen options in the order the survey defines them, or `None` when none is left.
-pub fn toggle(q: &Question, current: Option<&Answer>, option: &str, on: bool) -> Option<Answer> {
-    let chosen = current.and_then(Answer::as_list).unwrap_or(&[]);
-    let list: Vec<String> = q
-        .kind
-        .options()
-        .iter()
-        .filter(|o| {
-            if o.id == option {
-                on
-            } else {
-                chosen.contains(&o.id)
-            }
-        })
-        .map(|o| o.id.clone())
-        .collect();
-    (!list.is_empty()).then_some(Answer::List(list))
-}
-
-/// The value of a free-text answer: what was typed, or `None` when it is blank (a blank
-/// answer is left out, never sent).
-pub fn text_answer(typed: String) -> Option<Answer> {
-    (!typed.trim().is_empty()).then_some(Answer::Text(typed))
-}
+// How a tick or a typed text becomes an answer is the wire format's rule, so core's.
+pub use plp_core::answers::{text_answer, toggle};
 
 /// An answer as the respondent would read it: option labels rather than ids.
 pub fn display(q: &Question, a: &Answer) -> String {

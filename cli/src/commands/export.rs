@@ -515,46 +515,39 @@ fn write_files(
         }
     };
 
+    // One CSV line: the row's own fields, then the answer cells of the respondents it holds.
+    let row = |line: &mut Vec<u8>, pre: &[&str], who: &[usize], cols: &[usize], size: usize| {
+        line.clear();
+        let c: Vec<&str> = who.iter().map(|&w| &*cells[w]).collect();
+        write_row(line, pre, &c, n_cells, &blank_of(cols, size));
+    };
+
+    // A class size for every row (the loops below zip them).
+    assert_eq!(ind_sizes.len(), people.len());
+    assert_eq!(dyad_sizes.len(), roster.pairs.len());
+    assert_eq!(pw_sizes.len(), 2 * roster.pairs.len());
     let mut files = Vec::new();
     let mut line = Vec::with_capacity(4096);
     let mut o = Out::create(tmp, format!("{}.csv", individual.name))?;
     o.write(&csv_header(&individual))?;
-    for (i, &size) in ind_sizes.iter().enumerate().take(people.len()) {
+    for (i, &size) in ind_sizes.iter().enumerate() {
         let (pre, who) = ind_row(i);
-        line.clear();
-        let c: Vec<&str> = who.iter().map(|&w| &*cells[w]).collect();
-        write_row(&mut line, &pre, &c, n_cells, &blank_of(&ind_cols, size));
+        row(&mut line, &pre, &who, &ind_cols, size);
         o.write(&line)?;
     }
     files.push(o.finish()?);
     let mut o = Out::create(tmp, format!("{}.csv", dyad.name))?;
     o.write(&csv_header(&dyad))?;
-    for (n, d) in roster.pairs.iter().enumerate() {
+    for (d, &size) in roster.pairs.iter().zip(&dyad_sizes) {
         let (pre, who) = dyad_row(d);
-        line.clear();
-        let c: Vec<&str> = who.iter().map(|&w| &*cells[w]).collect();
-        write_row(
-            &mut line,
-            &pre,
-            &c,
-            n_cells,
-            &blank_of(&dyad_cols, dyad_sizes[n]),
-        );
+        row(&mut line, &pre, &who, &dyad_cols, size);
         o.write(&line)?;
     }
     files.push(o.finish()?);
     let mut o = Out::create(tmp, format!("{}.csv", pairwise.name))?;
     o.write(&csv_header(&pairwise))?;
-    for (n, (pre, who)) in roster.pairs.iter().flat_map(pw_rows).enumerate() {
-        line.clear();
-        let c: Vec<&str> = who.iter().map(|&w| &*cells[w]).collect();
-        write_row(
-            &mut line,
-            &pre,
-            &c,
-            n_cells,
-            &blank_of(&pw_cols, pw_sizes[n]),
-        );
+    for ((pre, who), &size) in roster.pairs.iter().flat_map(pw_rows).zip(&pw_sizes) {
+        row(&mut line, &pre, &who, &pw_cols, size);
         o.write(&line)?;
     }
     files.push(o.finish()?);
