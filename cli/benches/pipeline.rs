@@ -22,7 +22,10 @@
 //! beat it. The table gives each size's time, its ratio to the floor and to Python, peak
 //! memory and the cost per envelope. Work files go to `PLP_BENCH_DIR` (default: the system
 //! temporary folder) and are deleted at the end unless `PLP_BENCH_KEEP=1`; a size whose files
-//! would not fit on the disk is skipped with a note.
+//! would not fit on the disk is skipped with a note. `PLP_BENCH_MAKE_ONLY=1` makes and keeps
+//! the envelopes and stops; `PLP_BENCH_FROM=DIR` reuses such a kept folder instead of sealing
+//! again (sealing a million takes about a quarter of an hour here); `PLP_BENCH_PYTHON=0`
+//! leaves the baseline out.
 //!
 //! Run without `--bench` (as `cargo test --all-targets` does) it only says how to run it.
 
@@ -90,7 +93,8 @@ fn main() {
         println!("pipeline: no size to run");
         return;
     };
-    let python = python_ready();
+    // PLP_BENCH_PYTHON=0 leaves the baseline out (while iterating; the table then has no ratio).
+    let python = std::env::var("PLP_BENCH_PYTHON").as_deref() != Ok("0") && python_ready();
 
     println!("== one X25519 multiplication on this machine ({cores} cores)");
     let openssl_us = openssl_x25519_us();
@@ -121,16 +125,34 @@ fn main() {
     let x_us = openssl_us.unwrap_or(awslc_us.min(dalek_us));
 
     println!("\n== study and envelopes");
-    let template = work.path().join("template");
-    let study = make_study(&template);
+    let reuse = std::env::var_os("PLP_BENCH_FROM").map(PathBuf::from);
+    let (template, study, jsonl, folders) = match &reuse {
+        Some(from) => {
+            let (study, jsonl, folders) = reuse_envelopes(from, work.path(), &sizes);
+            println!(
+                "  reusing the study and envelopes kept in {} (PLP_BENCH_FROM)",
+                from.display()
+            );
+            (from.join("template"), study, jsonl, folders)
+        }
+        None => {
+            let template = work.path().join("template");
+            let study = make_study(&template);
+            let made = Instant::now();
+            let (jsonl, folders) = make_envelopes(&study, work.path(), &sizes, cores);
+            println!(
+                "  sealed {largest} envelopes in {:.1} s on {cores} cores ({} bytes on average); folders of files for N <= {MAX_FOLDER} only",
+                made.elapsed().as_secs_f64(),
+                std::fs::metadata(&jsonl[&largest]).map_or(0, |m| m.len()) / largest as u64
+            );
+            (template, study, jsonl, folders)
+        }
+    };
     let secret = unlock_key(&template, &study);
-    let made = Instant::now();
-    let (jsonl, folders) = make_envelopes(&study, work.path(), &sizes, cores);
-    println!(
-        "  sealed {largest} envelopes in {:.1} s on {cores} cores ({} bytes on average); folders of files for N <= {MAX_FOLDER} only",
-        made.elapsed().as_secs_f64(),
-        std::fs::metadata(&jsonl[&largest]).map_or(0, |m| m.len()) / largest as u64
-    );
+    if std::env::var("PLP_BENCH_MAKE_ONLY").as_deref() == Ok("1") {
+        println!("  kept in {} (PLP_BENCH_MAKE_ONLY)", work.keep().display());
+        return;
+    }
     stages(&study, &secret, &jsonl[&sizes[0]]);
 
     let mut rows = Vec::new();
@@ -461,6 +483,69 @@ fn seal(study: &LoadedStudy, i: usize) -> Vec<u8> {
         .to_json()
 }
 
+/// The study and envelopes of an earlier run kept with `PLP_BENCH_KEEP=1`: its `template`
+/// study, `template.public` and its largest `envelopes-M.jsonl`; a size N without its own file
+/// gets the first N lines of it, written into `work`. Folders are used where they were kept.
+#[allow(clippy::type_complexity)]
+fn reuse_envelopes(
+    from: &Path,
+    work: &Path,
+    sizes: &[usize],
+) -> (
+    LoadedStudy,
+    std::collections::BTreeMap<usize, PathBuf>,
+    std::collections::BTreeMap<usize, PathBuf>,
+) {
+    use std::io::BufRead;
+    let public = from.join("template.public");
+    let study_json = std::fs::read(public.join("study.json")).expect("kept study.json");
+    let config: PublishedStudy = serde_json::from_slice(&study_json).expect("study.json parses");
+    let survey_json = std::fs::read(public.join(&config.survey_file)).expect("survey file");
+    let study = PublishedStudy::load(&study_json, &survey_json).expect("the kept study loads");
+    let mut kept: Vec<(usize, PathBuf)> = std::fs::read_dir(from)
+        .expect("kept folder")
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            let n = p
+                .file_name()?
+                .to_str()?
+                .strip_prefix("envelopes-")?
+                .strip_suffix(".jsonl")?
+                .parse()
+                .ok()?;
+            Some((n, p))
+        })
+        .collect();
+    kept.sort();
+    let (biggest, source) = kept.last().cloned().expect("a kept envelopes-N.jsonl");
+    let mut jsonl = std::collections::BTreeMap::new();
+    let mut folders = std::collections::BTreeMap::new();
+    for &n in sizes {
+        assert!(
+            n <= biggest,
+            "N = {n} but only {biggest} envelopes were kept"
+        );
+        if let Some((_, p)) = kept.iter().find(|(m, _)| *m == n) {
+            jsonl.insert(n, p.clone());
+        } else {
+            let path = work.join(format!("envelopes-{n}.jsonl"));
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&path).expect("jsonl"));
+            let r = std::io::BufReader::new(std::fs::File::open(&source).expect("kept jsonl"));
+            for line in r.split(b'\n').take(n) {
+                w.write_all(&line.expect("line")).expect("write");
+                w.write_all(b"\n").expect("write");
+            }
+            w.flush().expect("flush");
+            jsonl.insert(n, path);
+        }
+        let folder = from.join(format!("envelopes-{n}"));
+        if folder.is_dir() {
+            folders.insert(n, folder);
+        }
+    }
+    (study, jsonl, folders)
+}
+
 /// Makes the envelopes of the largest size on every core, writing one `.jsonl` per size
 /// (each the first N lines) and a folder of files per size up to [`MAX_FOLDER`].
 fn make_envelopes(
@@ -626,9 +711,12 @@ fn stages(study: &LoadedStudy, key: &KeyPair, jsonl: &Path) {
         }),
     );
     report(
-        "export cells (export::answer_cells)",
+        "export cells (export::answer_cells_joined)",
         each(&mut |i| {
-            std::hint::black_box(plp_core::export::answer_cells(survey, &parsed[i].answers));
+            std::hint::black_box(plp_core::export::answer_cells_joined(
+                survey,
+                &parsed[i].answers,
+            ));
         }),
     );
 }

@@ -16,7 +16,7 @@
 
 use crate::store::{opener, OpenKeyWrap, Store};
 use anyhow::{bail, Context, Result};
-use plp_core::answers::{Answer, Answers};
+use plp_core::answers::Answers;
 use plp_core::envelope::Envelope;
 use plp_core::linkage::{link, Class, Group};
 use plp_core::seal::KeyPair;
@@ -28,6 +28,10 @@ use std::sync::{mpsc, Mutex};
 
 /// Respondents opened per chunk in [`open_answers`].
 const CHUNK: usize = 1024;
+/// SQLite page cache of the store's connection while linking (KiB); given back after.
+const ROSTER_CACHE_KIB: i64 = 128 * 1024;
+/// SQLite page cache of each worker's connection reading responses (KiB).
+const READER_CACHE_KIB: i64 = 16 * 1024;
 
 /// One respondent in the dataset.
 #[derive(Debug, Clone)]
@@ -133,71 +137,8 @@ struct Record {
 /// and the other members are skipped.
 #[derive(Deserialize)]
 struct StoredResponse {
-    answers: FastAnswers,
-}
-
-/// [`Answers`] decoded directly: each value by its JSON type (integer, string or array of
-/// strings), the three shapes of [`Answer`]. The same values as `Answer`'s own untagged
-/// decoding, which buffers every value and builds an error for each shape it tries first.
-struct FastAnswers(Answers);
-
-impl<'de> Deserialize<'de> for FastAnswers {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Map;
-        impl<'de> serde::de::Visitor<'de> for Map {
-            type Value = Answers;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object of answers")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut m: A,
-            ) -> Result<Answers, A::Error> {
-                let mut out = Answers::new();
-                while let Some((k, v)) = m.next_entry::<String, OneAnswer>()? {
-                    out.insert(k, v.0);
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_map(Map).map(FastAnswers)
-    }
-}
-
-struct OneAnswer(Answer);
-
-impl<'de> Deserialize<'de> for OneAnswer {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Answer;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an integer, a string or a list of strings")
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Answer, E> {
-                Ok(Answer::Int(v))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Answer, E> {
-                i64::try_from(v)
-                    .map(Answer::Int)
-                    .map_err(|_| E::custom("an integer out of range"))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Answer, E> {
-                Ok(Answer::Text(v.to_string()))
-            }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Answer, E> {
-                Ok(Answer::Text(v))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Answer, A::Error> {
-                let mut v = Vec::new();
-                while let Some(x) = s.next_element::<String>()? {
-                    v.push(x);
-                }
-                Ok(Answer::List(v))
-            }
-        }
-        d.deserialize_any(V).map(OneAnswer)
-    }
+    #[serde(deserialize_with = "plp_core::answers::deserialize_answers")]
+    answers: Answers,
 }
 
 fn side_of(s: &str) -> Side {
@@ -208,11 +149,15 @@ fn side_of(s: &str) -> Side {
     }
 }
 
-/// The pseudonym table, read once: lookups in memory, new draws inserted as they are made.
+/// The pseudonym table, read once: lookups in memory, new draws kept and inserted together
+/// by [`Pseudonyms::save`], in key order (an export that draws a million ids then writes
+/// the table's key index front to back instead of at a million random places).
 /// The same ids as [`crate::pseudonyms::get_or_assign`] would draw, one at a time.
 struct Pseudonyms {
     known: HashMap<(bool, String), String>,
     taken: [HashSet<String>; 2],
+    drawn: Vec<(&'static str, String, String)>,
+    random: crate::pseudonyms::Random,
 }
 
 impl Pseudonyms {
@@ -220,6 +165,8 @@ impl Pseudonyms {
         let mut p = Pseudonyms {
             known: HashMap::new(),
             taken: [HashSet::new(), HashSet::new()],
+            drawn: Vec::new(),
+            random: Default::default(),
         };
         let mut stmt = tx.prepare("SELECT kind, key, pseudonym FROM pseudonyms")?;
         let mut rows = stmt.query([])?;
@@ -234,24 +181,37 @@ impl Pseudonyms {
 
     /// The pseudonym of `key` (`pair` or `person` kind), drawing one if it has none:
     /// See [`crate::pseudonyms::draw`].
-    fn get_or_assign(
-        &mut self,
-        tx: &Transaction<'_>,
-        pair: bool,
-        key: &str,
-        total: usize,
-    ) -> Result<String> {
-        if let Some(p) = self.known.get(&(pair, key.to_string())) {
-            return Ok(p.clone());
+    fn get_or_assign(&mut self, pair: bool, key: &str, total: usize) -> String {
+        // (A first export has none to look up: no key copied to find that out.)
+        if !self.known.is_empty() {
+            if let Some(p) = self.known.get(&(pair, key.to_string())) {
+                return p.clone();
+            }
         }
         let taken = &mut self.taken[pair as usize];
         let kind = if pair { "pair" } else { "person" };
-        let candidate = crate::pseudonyms::draw(kind, |c| taken.contains(c), taken.len(), total);
-        tx.prepare_cached("INSERT INTO pseudonyms(kind, key, pseudonym) VALUES (?1, ?2, ?3)")?
-            .execute(params![kind, key, candidate])?;
+        let candidate = crate::pseudonyms::draw(
+            kind,
+            |c| taken.contains(c),
+            taken.len(),
+            total,
+            &mut self.random,
+        );
         // Each key is asked for once per export, so `known` need not grow.
         taken.insert(candidate.clone());
-        Ok(candidate)
+        self.drawn.push((kind, key.to_string(), candidate.clone()));
+        candidate
+    }
+
+    /// Stores the pseudonyms drawn, in the caller's transaction.
+    fn save(mut self, tx: &Transaction<'_>) -> Result<()> {
+        self.drawn.sort_unstable();
+        let mut stmt =
+            tx.prepare_cached("INSERT INTO pseudonyms(kind, key, pseudonym) VALUES (?1, ?2, ?3)")?;
+        for (kind, key, pseudonym) in &self.drawn {
+            stmt.execute(params![kind, key, pseudonym])?;
+        }
+        Ok(())
     }
 }
 
@@ -263,6 +223,11 @@ pub fn roster(
     survey_sha256: &str,
     allocated: Option<&[String]>,
 ) -> Result<Roster> {
+    // Room for the pseudonym table's indexes of a million respondents, so drawing them
+    // does not read pages back from the file.
+    store
+        .conn
+        .pragma_update(None, "cache_size", -ROSTER_CACHE_KIB)?;
     // (link key, person key, side, source)
     let mut raw: Vec<(String, String, Side, Source)> = Vec::new();
     let destroyed = store.identifiers_destroyed_at()?.is_some();
@@ -315,13 +280,13 @@ pub fn roster(
     for g in &groups {
         let pair_id = match &mut pseudonyms {
             None => g.code.clone(),
-            Some(p) => p.get_or_assign(&tx, true, &g.code, n_groups)?,
+            Some(p) => p.get_or_assign(true, &g.code, n_groups),
         };
         let mut add = |i: usize, side: Side, status: &'static str| -> Result<usize> {
             let (_, person_key, _, source) = &raw[i];
             let person_id = match &mut pseudonyms {
                 None => person_key.clone(),
-                Some(p) => p.get_or_assign(&tx, false, person_key, n_people)?,
+                Some(p) => p.get_or_assign(false, person_key, n_people),
             };
             people.push(Member {
                 pair_id: pair_id.clone(),
@@ -368,7 +333,12 @@ pub fn roster(
             arbitrary_order: arbitrary,
         });
     }
+    if let Some(p) = pseudonyms {
+        p.save(&tx)?;
+    }
     tx.commit()?;
+    store.conn.pragma_update(None, "cache_size", -2000)?;
+    store.conn.execute_batch("PRAGMA shrink_memory")?;
     drop(groups);
     drop(raw);
     // Stable, meaningless order: by pseudonym.
@@ -511,6 +481,9 @@ impl Reader {
         )
         .with_context(|| format!("cannot open the store {path}"))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Enough for the interior pages of a million responses' table (about 15 MiB), so
+        // each lookup by id reads one page from the file, not three.
+        conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
         Ok(Reader { conn })
     }
 
@@ -545,7 +518,7 @@ impl Reader {
                 };
                 let stored: StoredResponse = serde_json::from_slice(&plain)
                     .with_context(|| format!("stored response {id} is not a response payload"))?;
-                Ok(stored.answers.0)
+                Ok(stored.answers)
             }
             Source::Record(person) => {
                 let mut stmt = self
@@ -651,7 +624,7 @@ mod tests {
             answers: Answers,
         }
         let slow: Slow = serde_json::from_str(json).unwrap();
-        assert_eq!(fast.answers.0, slow.answers);
+        assert_eq!(fast.answers, slow.answers);
         for bad in [
             r#"{"answers":{"q":1.5}}"#,
             r#"{"answers":{"q":[1]}}"#,

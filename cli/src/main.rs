@@ -15,6 +15,11 @@ mod study;
 
 use clap::Parser;
 
+/// See the `mimalloc` line in Cargo.toml: parsing a million responses is mostly small
+/// allocations.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = args::Cli::parse();
     if let Err(e) = commands::run(cli) {

@@ -71,13 +71,15 @@ CREATE TABLE withdrawal_requests (
     received_at TEXT NOT NULL,
     outcome TEXT NOT NULL
 );
+-- WITHOUT ROWID: the key is the table (one B-tree less per pseudonym drawn); stores made
+-- before keep the rowid form, which reads and writes the same.
 CREATE TABLE pseudonyms (
     kind TEXT NOT NULL CHECK (kind IN ('pair', 'person')),
     key TEXT NOT NULL,
     pseudonym TEXT NOT NULL,
     PRIMARY KEY (kind, key),
     UNIQUE (kind, pseudonym)
-);
+) WITHOUT ROWID;
 CREATE TABLE records (
     person_id TEXT PRIMARY KEY,
     pair_id TEXT NOT NULL,
@@ -97,7 +99,7 @@ CREATE TABLE audit (
 
 /// Added to stores after version 1 (additive: older stores gain them when opened).
 /// `open_key`: see [`OpenKeyWrap`]; `responses_state`: counting and listing accepted responses
-/// without reading every envelope.
+/// without reading every envelope; an empty pseudonym table becomes WITHOUT ROWID.
 fn migrate(conn: &mut Connection) -> Result<()> {
     let has = |conn: &Connection, sql: &str| -> Result<bool> {
         Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? > 0)
@@ -105,7 +107,11 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     let column = "SELECT COUNT(*) FROM pragma_table_info('responses') WHERE name = 'open_key'";
     let index =
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'responses_state'";
-    if has(conn, column)? && has(conn, index)? {
+    // The rowid form of the pseudonym table, still empty: nothing to keep, so it takes the
+    // schema's WITHOUT ROWID form.
+    let rowid_pseudonyms = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'pseudonyms' \
+        AND sql NOT LIKE '%WITHOUT ROWID%' AND NOT EXISTS (SELECT 1 FROM pseudonyms)";
+    if has(conn, column)? && has(conn, index)? && !has(conn, rowid_pseudonyms)? {
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -113,6 +119,13 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tx.execute_batch("ALTER TABLE responses ADD COLUMN open_key BLOB")?;
     }
     tx.execute_batch("CREATE INDEX IF NOT EXISTS responses_state ON responses(state)")?;
+    if has(&tx, rowid_pseudonyms)? {
+        let start = SCHEMA
+            .find("CREATE TABLE pseudonyms")
+            .expect("in the schema");
+        let end = start + SCHEMA[start..].find(';').expect("ends") + 1;
+        tx.execute_batch(&format!("DROP TABLE pseudonyms; {}", &SCHEMA[start..end]))?;
+    }
     tx.commit()?;
     Ok(())
 }
@@ -481,5 +494,49 @@ mod opener_tests {
             assert!(fast.open(&bad).is_err());
             assert!(Opener::new(&kp, "plp-bench").open(&bad).is_err());
         }
+    }
+}
+
+#[cfg(test)]
+mod migrate_tests {
+    use super::Store;
+
+    fn pseudonyms_sql(store: &Store) -> String {
+        store
+            .conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'pseudonyms'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("the table")
+    }
+
+    /// New stores keep pseudonyms WITHOUT ROWID; an older store's rowid table takes that
+    /// form when opened while still empty, and keeps its form (and rows) once it has any.
+    #[test]
+    fn an_empty_rowid_pseudonym_table_takes_the_new_form() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join("plp.sqlite");
+        let store = Store::create(&path, "s", "k").expect("created");
+        assert!(pseudonyms_sql(&store).contains("WITHOUT ROWID"));
+        let old = "DROP TABLE pseudonyms; CREATE TABLE pseudonyms (kind TEXT NOT NULL, key TEXT NOT NULL, pseudonym TEXT NOT NULL, PRIMARY KEY (kind, key), UNIQUE (kind, pseudonym));";
+        store.conn.execute_batch(old).expect("old form");
+        drop(store);
+        let store = Store::open(&path, "s", "k").expect("opened");
+        assert!(pseudonyms_sql(&store).contains("WITHOUT ROWID"));
+        store.conn.execute_batch(old).expect("old form");
+        store
+            .conn
+            .execute_batch("INSERT INTO pseudonyms VALUES ('person', '1', 'R01')")
+            .expect("a row");
+        drop(store);
+        let store = Store::open(&path, "s", "k").expect("opened");
+        assert!(!pseudonyms_sql(&store).contains("WITHOUT ROWID"));
+        let kept: String = store
+            .conn
+            .query_row("SELECT pseudonym FROM pseudonyms", [], |r| r.get(0))
+            .expect("kept");
+        assert_eq!(kept, "R01");
     }
 }

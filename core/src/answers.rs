@@ -101,6 +101,30 @@ impl Answer {
     }
 }
 
+/// Reads an `answers` object as serde's own map reading does (a repeated key keeps its last
+/// value), but builds the map in one go from the entries in order: payloads are written
+/// sorted, so this skips a tree search per key. Use with `#[serde(deserialize_with)]`.
+pub fn deserialize_answers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Answers, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Answers;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of answers")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Answers, A::Error> {
+            let mut entries: Vec<(String, Answer)> =
+                Vec::with_capacity(map.size_hint().unwrap_or(0).min(256));
+            while let Some(entry) = map.next_entry::<String, Answer>()? {
+                entries.push(entry);
+            }
+            // `from_iter` sorts stably (nearly free on sorted input) and keeps the last of
+            // equal keys, as inserting one by one would.
+            Ok(entries.into_iter().collect())
+        }
+    }
+    d.deserialize_map(V)
+}
+
 /// The new value of a multiple-choice answer after ticking or unticking one option: the
 /// chosen options in the order the survey defines them (as [`crate::validate`] requires),
 /// or `None` when none is left (an empty selection is left out).
@@ -166,5 +190,26 @@ mod tests {
             serde_json::from_str::<Answer>("9223372036854775807").unwrap(),
             Answer::Int(i64::MAX)
         );
+    }
+
+    /// `deserialize_answers` reads what serde's map reading reads, in any key order and with
+    /// a repeated key (the last value wins in both), and refuses what it refuses.
+    #[test]
+    fn bulk_answers_read_as_serde_maps_do() {
+        #[derive(serde::Deserialize)]
+        struct Bulk(#[serde(deserialize_with = "deserialize_answers")] Answers);
+        for json in [
+            r#"{"q2": "b", "q1": 4, "q10": ["x"], "q1": 5}"#,
+            r#"{"a": "1", "b": "2", "c": "3"}"#,
+            r#"{"z": 1, "y": 2, "x": 3, "y": 9}"#,
+            "{}",
+        ] {
+            let ours: Bulk = serde_json::from_str(json).unwrap();
+            let serdes: Answers = serde_json::from_str(json).unwrap();
+            assert_eq!(ours.0, serdes, "{json}");
+        }
+        for bad in [r#"{"q": 1.5}"#, "[]", r#"{"q": null}"#, "3"] {
+            assert!(serde_json::from_str::<Bulk>(bad).is_err(), "{bad}");
+        }
     }
 }

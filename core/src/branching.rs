@@ -53,13 +53,39 @@ pub fn visible_questions<'s>(survey: &'s Survey, answers: &Answers) -> Vec<&'s Q
 }
 
 pub(crate) fn holds(rule: &Rule, answers: &Answers, visible: &BTreeSet<&str>) -> bool {
-    let get = |q: &str| {
+    holds_with(rule, &|q: &str| {
         if visible.contains(q) {
             answers.get(q)
         } else {
             None
         }
-    };
+    })
+}
+
+/// Whether each question is visible, as [`visible_mask`] says, for answers already laid out
+/// by question position (`slots[i]` answers the i-th question): validation's fast path.
+pub(crate) fn visible_mask_slots(survey: &Survey, slots: &[Option<&Answer>]) -> Vec<bool> {
+    let position = &survey.index().position;
+    let mut visible = vec![false; slots.len()];
+    for (i, q) in survey.questions().enumerate() {
+        // Rules read earlier questions only, so `visible` is settled for every one they read.
+        let shown = match &q.show_if {
+            None => true,
+            Some(rule) => holds_with(rule, &|id: &str| {
+                position
+                    .get(id)
+                    .filter(|&&j| visible[j])
+                    .and_then(|&j| slots[j])
+            }),
+        };
+        visible[i] = shown;
+    }
+    visible
+}
+
+/// Whether a rule holds, reading answers through `get` (which answers `None` for a
+/// question that is hidden or not yet settled).
+fn holds_with<'a>(rule: &Rule, get: &dyn Fn(&str) -> Option<&'a Answer>) -> bool {
     match rule {
         Rule::Equals { question, option } => {
             get(question).and_then(Answer::as_text) == Some(option.as_str())
@@ -75,9 +101,9 @@ pub(crate) fn holds(rule: &Rule, answers: &Answers, visible: &BTreeSet<&str>) ->
             Answer::List(v) => !v.is_empty(),
             Answer::Int(_) => true,
         }),
-        Rule::Not(r) => !holds(r, answers, visible),
-        Rule::All(rs) => rs.iter().all(|r| holds(r, answers, visible)),
-        Rule::Any(rs) => rs.iter().any(|r| holds(r, answers, visible)),
+        Rule::Not(r) => !holds_with(r, get),
+        Rule::All(rs) => rs.iter().all(|r| holds_with(r, get)),
+        Rule::Any(rs) => rs.iter().any(|r| holds_with(r, get)),
     }
 }
 

@@ -40,28 +40,44 @@ pub fn class_sizes(records: &[Vec<String>]) -> Vec<usize> {
 
 /// Assesses records given as their quasi-identifier tuples.
 pub fn assess(records: &[Vec<String>]) -> Assessment {
-    let sizes = class_sizes(records);
-    let mut counts: BTreeMap<&[String], usize> = BTreeMap::new();
-    for r in records {
-        *counts.entry(r.as_slice()).or_insert(0) += 1;
+    let mut numbers: BTreeMap<&[String], usize> = BTreeMap::new();
+    let ids: Vec<usize> = records
+        .iter()
+        .map(|r| {
+            let n = numbers.len();
+            *numbers.entry(r.as_slice()).or_insert(n)
+        })
+        .collect();
+    assess_classes(&ids).0
+}
+
+/// [`assess`] and [`class_sizes`] at once, for records already numbered by class (equal
+/// numbers exactly when the tuples are equal), as an export numbers a million rows: counts
+/// kept in an array by number, not in a map of tuples.
+pub fn assess_classes(ids: &[usize]) -> (Assessment, Vec<usize>) {
+    let mut counts = vec![0usize; ids.iter().max().map_or(0, |m| m + 1)];
+    for &i in ids {
+        counts[i] += 1;
     }
-    let mut class_sizes: Vec<usize> = counts.values().copied().collect();
+    let sizes: Vec<usize> = ids.iter().map(|&i| counts[i]).collect();
+    let mut class_sizes: Vec<usize> = counts.into_iter().filter(|&n| n > 0).collect();
     class_sizes.sort_unstable();
-    let risks: Vec<f64> = sizes.iter().map(|&n| 1.0 / n as f64).collect();
-    Assessment {
-        records: records.len(),
-        classes: counts.len(),
+    let risks = || sizes.iter().map(|&n| 1.0 / n as f64);
+    let assessment = Assessment {
+        records: ids.len(),
+        classes: class_sizes.len(),
         records_below_k3: sizes.iter().filter(|&&n| n < 3).count(),
         records_below_k5: sizes.iter().filter(|&&n| n < 5).count(),
         smallest_class: class_sizes.first().copied().unwrap_or(0),
-        max_risk: risks.iter().copied().fold(0.0, f64::max),
-        mean_risk: if risks.is_empty() {
+        max_risk: risks().fold(0.0, f64::max),
+        mean_risk: if sizes.is_empty() {
             0.0
         } else {
-            risks.iter().sum::<f64>() / risks.len() as f64
+            risks().sum::<f64>() / sizes.len() as f64
         },
         class_sizes,
-    }
+    };
+    (assessment, sizes)
 }
 
 /// Risk that a pair is re-identified through either member.
@@ -128,5 +144,29 @@ mod tests {
         assert!((pair_risk(0.5, 1.0 / 3.0) - (1.0 - 0.5 * (2.0 / 3.0))).abs() < 1e-12);
         let p = pair_risks(&[(0.5, 0.5), (1.0, 0.0)]);
         assert!((p.max - 1.0).abs() < 1e-12 && (p.mean - 0.875).abs() < 1e-12);
+    }
+
+    /// Numbered classes give the figures and sizes that tuples give.
+    #[test]
+    fn numbered_classes_agree_with_tuples() {
+        let r = recs(&[
+            &["a", "1"],
+            &["b", "1"],
+            &["a", "1"],
+            &["a", ""],
+            &["b", "1"],
+            &["a", "1"],
+        ]);
+        let (a, sizes) = assess_classes(&[0, 1, 0, 2, 1, 0]);
+        assert_eq!(a, assess(&r));
+        assert_eq!(sizes, class_sizes(&r));
+        assert_eq!(sizes, vec![3, 2, 3, 1, 2, 3]);
+        assert_eq!(
+            (a.classes, a.class_sizes.clone(), a.smallest_class),
+            (3, vec![1, 2, 3], 1)
+        );
+        assert_eq!((a.records_below_k3, a.records_below_k5), (3, 6));
+        assert!((a.mean_risk - (3.0 / 3.0 + 2.0 / 2.0 + 1.0) / 6.0).abs() < 1e-12);
+        assert_eq!(assess_classes(&[]).0, assess(&[]));
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::answers::{Answer, Answers};
 use crate::redact::redact;
-use crate::survey::{Kind, Question, Side, Survey};
+use crate::survey::{Kind, Side, Survey};
 
 /// What a column holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,37 +158,75 @@ pub fn answer_fields(survey: &Survey) -> Vec<Field> {
 /// The cells of one respondent's answers, matching [`answer_fields`].
 pub fn answer_cells(survey: &Survey, answers: &Answers) -> Vec<String> {
     let mut out = Vec::new();
+    each_cell(survey, answers, |c| {
+        out.push(c.map(|v| v.to_string()).unwrap_or_default())
+    });
+    out
+}
+
+/// [`answer_cells`] joined with commas, written straight into one string: an export keeps
+/// one of these per respondent (a million of them), so no cell gets an allocation of its
+/// own. Cells are option numbers, 0/1 flags and integers, never anything CSV quotes.
+pub fn answer_cells_joined(survey: &Survey, answers: &Answers) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(256);
+    let mut first = true;
+    each_cell(survey, answers, |c| {
+        if !std::mem::take(&mut first) {
+            out.push(',');
+        }
+        if let Some(v) = c {
+            let _ = write!(out, "{v}");
+        }
+    });
+    out
+}
+
+/// Calls `emit` with each cell of [`answer_fields`] in order: its integer, or `None` for a
+/// blank cell.
+fn each_cell(survey: &Survey, answers: &Answers, mut emit: impl FnMut(Option<i64>)) {
     for q in survey.questions() {
         if !q.kind.in_answers() || q.kind.is_text() {
             continue;
         }
         let a = answers.get(&q.id);
         match &q.kind {
-            Kind::Single { options } => out.push(
+            Kind::Single { options } => emit(
                 a.and_then(Answer::as_text)
                     .and_then(|id| options.iter().position(|o| o.id == id))
-                    .map(|i| (i + 1).to_string())
-                    .unwrap_or_default(),
+                    .map(|i| i as i64 + 1),
             ),
             Kind::Multiple { options } => {
                 let sel = a.and_then(Answer::as_list);
                 for o in options {
-                    out.push(match sel {
-                        Some(s) if s.contains(&o.id) => "1".into(),
-                        Some(_) => "0".into(),
-                        None => String::new(),
-                    });
+                    emit(sel.map(|s| i64::from(s.contains(&o.id))));
                 }
             }
-            Kind::Rating { .. } => out.push(
-                a.and_then(Answer::as_int)
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
-            ),
+            Kind::Rating { .. } => emit(a.and_then(Answer::as_int)),
             _ => {}
         }
     }
-    out
+}
+
+/// The rows [`free_text`] gives one respondent, each passed to `emit` as its six fields
+/// (pair, person, side, question key, number, redacted text): what an export streams
+/// without building the table.
+pub fn free_text_rows(survey: &Survey, p: &Respondent<'_>, mut emit: impl FnMut([&str; 6])) {
+    let side = side_label(p.side);
+    for q in survey.questions() {
+        let number = q.number.to_string();
+        let mut push = |key: &str| {
+            if let Some(Answer::Text(t)) = p.answers.get(key) {
+                emit([&p.pair_id, &p.person_id, side, key, &number, &redact(t)]);
+            }
+        };
+        if q.kind.is_text() {
+            push(&q.id);
+        }
+        if let Some(k) = q.other_key() {
+            push(&k);
+        }
+    }
 }
 
 fn id_field(name: &str, title: &str) -> Field {
@@ -383,26 +421,7 @@ pub fn free_text(survey: &Survey, people: &[Respondent<'_>]) -> Table {
     ];
     let mut rows = Vec::new();
     for p in people {
-        for q in survey.questions() {
-            let mut push = |key: &str, q: &Question| {
-                if let Some(Answer::Text(t)) = p.answers.get(key) {
-                    rows.push(vec![
-                        p.pair_id.clone(),
-                        p.person_id.clone(),
-                        side_label(p.side).into(),
-                        key.to_string(),
-                        q.number.to_string(),
-                        redact(t),
-                    ]);
-                }
-            };
-            if q.kind.is_text() {
-                push(&q.id, q);
-            }
-            if let Some(k) = q.other_key() {
-                push(&k, q);
-            }
-        }
+        free_text_rows(survey, p, |row| rows.push(row.map(str::to_string).to_vec()));
     }
     Table {
         name: "free_text".into(),

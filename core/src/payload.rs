@@ -70,6 +70,7 @@ pub struct ResponsePayload {
     /// Withdrawal tag, 64 hex digits.
     pub withdrawal_tag: String,
     /// Answers by question id.
+    #[serde(deserialize_with = "crate::answers::deserialize_answers")]
     pub answers: Answers,
 }
 
@@ -118,6 +119,14 @@ pub fn parse(plaintext: &[u8]) -> Result<Payload, Error> {
     let bad = |e: serde_json::Error| Error::Payload(e.to_string());
     if plaintext.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Error::Payload("it is not a JSON object".into()));
+    }
+    // Nearly every payload is a response: read it as one in a single pass, and only when
+    // that fails read its `format` first, to say what is wrong.
+    if let Ok(p) = serde_json::from_slice::<ResponsePayload>(plaintext) {
+        if p.format == RESPONSE_FORMAT {
+            p.check_form()?;
+            return Ok(Payload::Response(Box::new(p)));
+        }
     }
     let head: FormatOnly<'_> = serde_json::from_slice(plaintext).map_err(bad)?;
     match head.format.as_deref() {
@@ -189,7 +198,7 @@ impl ResponsePayload {
         }
         let sheet = &survey.information_sheet;
         if self.consent.information_sheet_version != sheet.version
-            || self.consent.information_sheet_sha256 != sha256_hex(sheet.text.as_bytes())
+            || self.consent.information_sheet_sha256 != survey.index().sheet_sha256
         {
             return Err(Error::Payload(
                 "consent was given to an information sheet this survey does not have".into(),

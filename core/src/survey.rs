@@ -20,6 +20,75 @@ pub struct Survey {
     pub pairing: Pairing,
     /// Pages, in order; each holds questions in order.
     pub sections: Vec<Section>,
+    /// Lookups derived from the above, built on first use. A survey is read-only once
+    /// loaded (change a clone: cloning starts the lookups afresh).
+    #[serde(skip)]
+    pub(crate) derived: Derived,
+}
+
+/// The lookups validation needs for every response, built once per survey rather than once
+/// per response: an ingest validates a million responses against the same survey.
+#[derive(Default)]
+pub(crate) struct Derived(std::sync::OnceLock<Index>);
+
+impl Clone for Derived {
+    fn clone(&self) -> Self {
+        Derived::default()
+    }
+}
+
+impl PartialEq for Derived {
+    /// Derived from the definition, so never a difference of its own.
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Derived {}
+
+impl std::fmt::Debug for Derived {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Derived")
+    }
+}
+
+/// See [`Derived`].
+pub(crate) struct Index {
+    /// SHA-256 of the information sheet's text, hex.
+    pub sheet_sha256: String,
+    /// Every answer key the survey knows, sorted as [`crate::answers::Answers`] sorts:
+    /// (key, question position, whether it is the question's "Other" text).
+    pub keys: Vec<(String, usize, bool)>,
+    /// Question position by id.
+    pub position: std::collections::HashMap<String, usize>,
+    /// Number of questions.
+    pub questions: usize,
+}
+
+impl Index {
+    fn build(survey: &Survey) -> Index {
+        use sha2::Digest;
+        let mut keys = Vec::new();
+        let mut position = std::collections::HashMap::new();
+        let mut questions = 0;
+        for (i, q) in survey.questions().enumerate() {
+            keys.push((q.id.clone(), i, false));
+            if let Some(k) = q.other_key() {
+                keys.push((k, i, true));
+            }
+            position.entry(q.id.clone()).or_insert(i);
+            questions = i + 1;
+        }
+        keys.sort();
+        Index {
+            sheet_sha256: hex::encode(sha2::Sha256::digest(
+                survey.information_sheet.text.as_bytes(),
+            )),
+            keys,
+            position,
+            questions,
+        }
+    }
 }
 
 /// Identity of the instrument.
@@ -499,6 +568,11 @@ impl Question {
 }
 
 impl Survey {
+    /// The survey's lookups (built on first use).
+    pub(crate) fn index(&self) -> &Index {
+        self.derived.0.get_or_init(|| Index::build(self))
+    }
+
     /// All questions in the order asked.
     pub fn questions(&self) -> impl Iterator<Item = &Question> {
         self.sections.iter().flat_map(|s| s.questions.iter())

@@ -5,7 +5,7 @@
 //! reported at once, each naming the question number and the reason.
 
 use crate::answers::{Answer, Answers};
-use crate::branching::{other_chosen, visible_mask};
+use crate::branching::{other_chosen, visible_mask_slots};
 use crate::code::{normalise_and_check, CodePattern};
 use crate::survey::{Kind, Question, Survey, OTHER_TEXT_MAX};
 use std::fmt;
@@ -70,8 +70,25 @@ pub fn validate_response(survey: &Survey, code: &str, answers: &Answers) -> Resu
 }
 
 /// Problems with the answers alone (no pair code), in asking order.
+///
+/// The answers are first laid out by question position in one merge of two sorted lists
+/// (the answers' keys and the survey's), so no key is looked up twice and unknown keys
+/// fall out of the same pass.
 pub fn answer_problems(survey: &Survey, answers: &Answers) -> Vec<Problem> {
-    let visible = visible_mask(survey, answers);
+    let index = survey.index();
+    let mut slot: Vec<Option<&Answer>> = vec![None; index.questions];
+    let mut other: Vec<Option<&Answer>> = vec![None; index.questions];
+    let mut unknown = Vec::new();
+    let mut keys = index.keys.iter().peekable();
+    for (key, a) in answers {
+        while keys.next_if(|(k, ..)| k.as_str() < key.as_str()).is_some() {}
+        match keys.next_if(|(k, ..)| k == key) {
+            Some((_, i, false)) => slot[*i] = Some(a),
+            Some((_, i, true)) => other[*i] = Some(a),
+            None => unknown.push(key),
+        }
+    }
+    let visible = visible_mask_slots(survey, &slot);
     let mut problems = Vec::new();
     let mut push = |q: &Question, key: &str, reason: String| {
         problems.push(Problem {
@@ -80,12 +97,8 @@ pub fn answer_problems(survey: &Survey, answers: &Answers) -> Vec<Problem> {
             reason,
         })
     };
-    // Answers found under a question's id or other key; when that is all of them, no key is
-    // unknown and the search for unknown keys below is skipped.
-    let mut found = 0usize;
-    for (q, &shown) in survey.questions().zip(&visible) {
-        let answer = answers.get(&q.id);
-        found += usize::from(answer.is_some());
+    for (i, q) in survey.questions().enumerate() {
+        let (shown, answer) = (visible[i], slot[i]);
         if !q.kind.in_answers() {
             if answer.is_some() {
                 push(
@@ -113,38 +126,25 @@ pub fn answer_problems(survey: &Survey, answers: &Answers) -> Vec<Problem> {
             }
             _ => {}
         }
-        if let Some(key) = q.other_key() {
-            let chosen = shown && other_chosen(q, answer);
-            let other = answers.get(&key);
-            found += usize::from(other.is_some());
-            match other {
-                Some(_) if !chosen => push(
+        if let Some(a) = other[i] {
+            let key = || format!("{}_other", q.id);
+            if !(shown && other_chosen(q, answer)) {
+                push(
                     q,
-                    &key,
+                    &key(),
                     "\"Other\" text given, but the \"Other\" option is not chosen".into(),
-                ),
-                Some(a) => {
-                    if let Err(reason) = check_text(a, OTHER_TEXT_MAX) {
-                        push(q, &key, reason);
-                    }
-                }
-                None => {}
+                );
+            } else if let Err(reason) = check_text(a, OTHER_TEXT_MAX) {
+                push(q, &key(), reason);
             }
         }
     }
-    for key in answers.keys().filter(|_| found < answers.len()) {
-        // `<id>_other` without building every question's other key for every answer.
-        let known = survey.questions().any(|q| {
-            q.id == *key
-                || (key.strip_suffix("_other") == Some(q.id.as_str()) && q.other_key().is_some())
+    for key in unknown {
+        problems.push(Problem {
+            key: key.clone(),
+            number: None,
+            reason: "no question in this survey has this id".into(),
         });
-        if !known {
-            problems.push(Problem {
-                key: key.clone(),
-                number: None,
-                reason: "no question in this survey has this id".into(),
-            });
-        }
     }
     problems
 }
@@ -205,4 +205,112 @@ fn check_text(a: &Answer, max: usize) -> Result<(), String> {
         return Err(format!("{n} characters is over the limit of {max}"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::branching::{visible_mask, visible_mask_slots};
+    use crate::sample::{walk, Source, SplitMix64, Style};
+
+    /// What [`answer_problems`] computed before its merge of sorted keys: every key looked
+    /// up in the map, visibility from [`visible_mask`]. Kept as the oracle of the fast path.
+    fn reference(survey: &Survey, answers: &Answers) -> Vec<(String, Option<u32>)> {
+        let visible = visible_mask(survey, answers);
+        let mut out = Vec::new();
+        for (q, &shown) in survey.questions().zip(&visible) {
+            let answer = answers.get(&q.id);
+            if !q.kind.in_answers() {
+                if answer.is_some() {
+                    out.push((q.id.clone(), Some(q.number)));
+                }
+                continue;
+            }
+            let bad = match (shown, answer) {
+                (false, Some(_)) => true,
+                (true, None) => q.required,
+                (true, Some(a)) => check_value(q, a).is_err(),
+                _ => false,
+            };
+            if bad {
+                out.push((q.id.clone(), Some(q.number)));
+            }
+            if let Some(key) = q.other_key() {
+                if let Some(a) = answers.get(&key) {
+                    let chosen = shown && other_chosen(q, answer);
+                    if !chosen || check_text(a, OTHER_TEXT_MAX).is_err() {
+                        out.push((key, Some(q.number)));
+                    }
+                }
+            }
+        }
+        for key in answers.keys() {
+            let known = survey
+                .questions()
+                .any(|q| q.id == *key || (q.other_key().as_deref() == Some(key.as_str())));
+            if !known {
+                out.push((key.clone(), None));
+            }
+        }
+        out
+    }
+
+    /// Random walks through the built-in survey, then random damage (answers removed,
+    /// answers moved to other questions, hidden branches answered, "Other" texts and
+    /// unknown keys added): the fast path finds the same problems, in the same order, as
+    /// the oracle, and the same visibility as `visible_mask`.
+    #[test]
+    fn merged_lookup_agrees_with_the_map_lookups() {
+        let survey = crate::check::from_toml(crate::PLP_SURVEY_TOML).expect("built-in survey");
+        let ids: Vec<String> = survey.questions().map(|q| q.id.clone()).collect();
+        let mut rng = SplitMix64(7);
+        for round in 0..3000u64 {
+            let mut answers = walk(&survey, &mut rng, &Style::default(), &Answers::new());
+            let keys: Vec<String> = answers.keys().cloned().collect();
+            for _ in 0..rng.below(4) {
+                let pick = |rng: &mut SplitMix64, v: &[String]| {
+                    v[rng.below(v.len() as u64) as usize].clone()
+                };
+                match rng.below(5) {
+                    0 if !keys.is_empty() => {
+                        answers.remove(&pick(&mut rng, &keys));
+                    }
+                    1 if !keys.is_empty() => {
+                        let a = answers.get(&pick(&mut rng, &keys)).cloned();
+                        if let Some(a) = a {
+                            answers.insert(pick(&mut rng, &ids), a);
+                        }
+                    }
+                    2 => {
+                        answers.insert(
+                            format!("{}_other", pick(&mut rng, &ids)),
+                            Answer::Text("x".into()),
+                        );
+                    }
+                    3 => {
+                        answers.insert(format!("zz{round}"), Answer::Int(1));
+                    }
+                    _ => {
+                        answers.insert(pick(&mut rng, &ids), Answer::Text("yes".into()));
+                    }
+                }
+            }
+            let fast: Vec<(String, Option<u32>)> = answer_problems(&survey, &answers)
+                .into_iter()
+                .map(|p| (p.key, p.number))
+                .collect();
+            assert_eq!(
+                fast,
+                reference(&survey, &answers),
+                "round {round}: {answers:?}"
+            );
+            let slots: Vec<Option<&Answer>> =
+                survey.questions().map(|q| answers.get(&q.id)).collect();
+            assert_eq!(
+                visible_mask_slots(&survey, &slots),
+                visible_mask(&survey, &answers),
+                "round {round}"
+            );
+        }
+    }
 }

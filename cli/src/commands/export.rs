@@ -235,15 +235,6 @@ fn csv_header(t: &Table) -> Vec<u8> {
     out
 }
 
-/// One respondent's answer cells ([`export::answer_cells`]), joined with commas. Cells are
-/// option numbers, 0/1 flags and integers, never anything CSV quotes.
-fn join_cells(cells: &[String]) -> Box<str> {
-    debug_assert!(cells
-        .iter()
-        .all(|c| c.bytes().all(|b| b.is_ascii_digit() || b == b'-')));
-    cells.join(",").into_boxed_str()
-}
-
 /// Writes a row: `prefix` fields, then each respondent's joined cells; the columns in
 /// `blank` (positions in the row) left empty.
 fn write_row(out: &mut Vec<u8>, prefix: &[&str], cells: &[&str], n_cells: usize, blank: &[usize]) {
@@ -321,16 +312,6 @@ fn class_ids<'a, const P: usize, const W: usize>(
     .collect()
 }
 
-/// Disclosure figures and per-row class sizes from class numbers, by core's own functions
-/// (each row's tuple written as its class number: same classes, same figures).
-fn assess(ids: &[usize]) -> (Assessment, Vec<usize>) {
-    let tuples: Vec<Vec<String>> = ids.iter().map(|i| vec![i.to_string()]).collect();
-    (
-        disclosure::assess(&tuples),
-        disclosure::class_sizes(&tuples),
-    )
-}
-
 /// Where a column of a row comes from: a prefix field, or an answer cell of the row's first
 /// or second respondent.
 #[derive(Clone, Copy)]
@@ -392,7 +373,7 @@ fn write_files(
             let mut text = Vec::new();
             let mut out = Vec::with_capacity(members.len());
             for (m, a) in members.iter().zip(&answers) {
-                out.push(join_cells(&export::answer_cells(survey, a)));
+                out.push(export::answer_cells_joined(survey, a).into_boxed_str());
                 let r = Respondent {
                     pair_id: m.pair_id.clone(),
                     person_id: m.person_id.clone(),
@@ -400,10 +381,9 @@ fn write_files(
                     pair_status: m.pair_status,
                     answers: a,
                 };
-                for row in export::free_text(survey, std::slice::from_ref(&r)).rows {
-                    let fields: Vec<&str> = row.iter().map(String::as_str).collect();
+                export::free_text_rows(survey, &r, |fields| {
                     write_row(&mut text, &fields, &[], 0, &[]);
-                }
+                });
             }
             Ok((out, text))
         },
@@ -471,9 +451,9 @@ fn write_files(
         &cells,
         n_cells,
     );
-    let (ind_assessment, ind_sizes) = assess(&ind_ids);
-    let (dyad_assessment, dyad_sizes) = assess(&dyad_ids);
-    let (pw_assessment, pw_sizes) = assess(&pw_ids);
+    let (ind_assessment, ind_sizes) = disclosure::assess_classes(&ind_ids);
+    let (dyad_assessment, dyad_sizes) = disclosure::assess_classes(&dyad_ids);
+    let (pw_assessment, pw_sizes) = disclosure::assess_classes(&pw_ids);
     let risk = |i: usize| 1.0 / ind_sizes[i] as f64;
     let pair_risk = disclosure::pair_risks(
         &roster

@@ -1,16 +1,16 @@
 //! `plp ingest [PATH...]`: envelopes in, one outcome each, nothing half-done.
 //!
 //! Two stages: [`examine`] is pure (parse, check study and key, open, validate) and
-//! [`record`] writes the outcome. Envelopes are committed in batches; a batch is one SQLite
-//! transaction, so a killed ingest leaves each envelope fully recorded or not at all, and
-//! running the same ingest again reaches the same state (duplicates are recognised by the
-//! envelope's SHA-256 and the submission id).
+//! [`record`] writes the outcome. Envelopes are committed in SQLite transactions of growing
+//! size (500, 1,000, ... up to [`MAX_COMMIT`]), so a killed ingest leaves each envelope fully
+//! recorded or not at all, and running the same ingest again reaches the same state
+//! (duplicates are recognised by the envelope's SHA-256 and the submission id).
 //!
 //! The stages run as a pipeline. The calling thread reads envelopes (streaming: a `.jsonl`
 //! file of a million lines is never held whole) and cuts them into batches; one worker per
 //! core examines whole batches (opening is the expensive part: one X25519 multiplication
 //! each, see [`opener`]); the calling thread records the examined batches strictly in
-//! order, one transaction each, while the workers open the next ones. Recording looks
+//! order while the workers open the next ones. Recording looks
 //! duplicates up in memory ([`Seen`]: every stored envelope hash, submission id and request
 //! id, loaded once and reloaded whenever another process has written to the store), so a
 //! batch costs only its inserts.
@@ -33,13 +33,20 @@ use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
-/// Envelopes per transaction.
+/// Envelopes a worker examines at a time, and in the first transaction.
 const BATCH: usize = 500;
+/// Most envelopes in one transaction. Transactions start at [`BATCH`] and double up to this:
+/// the first envelopes are safe at once, and a long ingest writes each page of the store's
+/// indexes (random keys: hashes, ids, tags) once per many envelopes rather than once per
+/// envelope, which is what made ingest grow faster than its input.
+const MAX_COMMIT: usize = 131_072;
+/// Examined batches per worker that may wait to be recorded.
+const AHEAD: usize = 8;
 /// Most files one ingest takes (split bigger deliveries).
 pub const MAX_FILES: usize = 2_000_000;
 /// SQLite page cache while ingesting (KiB): enough for the indexes of a million responses,
 /// so inserting into them does not read pages back from the file.
-const INGEST_CACHE_KIB: i64 = 192 * 1024;
+const INGEST_CACHE_KIB: i64 = 256 * 1024;
 
 /// One envelope to ingest and where it came from.
 pub struct Item {
@@ -269,8 +276,9 @@ pub fn ingest_files(
     Ok(summary)
 }
 
-/// Ingests envelopes into the store in batches of [`BATCH`], one transaction each, calling
-/// `committed` with the SHA-256 of each batch's envelopes once the store has committed it.
+/// Ingests envelopes into the store in batches of [`BATCH`], in transactions of growing size
+/// (up to [`MAX_COMMIT`] envelopes), calling `committed` with the SHA-256 of each
+/// transaction's envelopes once the store has committed it.
 /// Batches are examined on every core while earlier ones are recorded; they are recorded and
 /// committed in the order the envelopes came.
 pub fn ingest_items(
@@ -303,7 +311,7 @@ pub fn ingest_items(
     let known = seen.envelopes.clone();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(32));
     let mut summary = Summary::default();
-    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Item>)>(workers);
+    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Item>)>(AHEAD * workers);
     let work_rx = Mutex::new(work_rx);
     std::thread::scope(|scope| -> Result<()> {
         // Owned here, so that leaving this closure (done or failed) stops the workers.
@@ -312,6 +320,7 @@ pub fn ingest_items(
         for _ in 0..workers {
             let (work_rx, done_tx, tools, known) = (&work_rx, done_tx.clone(), &tools, &known);
             scope.spawn(move || loop {
+                yield_to_recording();
                 let job = work_rx.lock().map(|rx| rx.recv());
                 let Ok(Ok((seq, batch))) = job else { break };
                 let examined = batch
@@ -327,9 +336,12 @@ pub fn ingest_items(
         let mut items = items.into_iter();
         let (mut sent, mut recorded, mut exhausted) = (0u64, 0u64, false);
         let mut ready: BTreeMap<u64, Vec<Examined>> = BTreeMap::new();
+        let mut open: Option<Open<'_>> = None;
+        let mut commit_every = BATCH;
         loop {
-            // Keep every worker busy, and one batch more waiting.
-            while !exhausted && sent - recorded <= workers as u64 {
+            // Keep every worker busy, and a few batches more waiting, so the workers go on
+            // opening while a commit writes.
+            while !exhausted && sent - recorded < AHEAD as u64 * workers as u64 {
                 let batch = items.by_ref().take(BATCH).collect::<Result<Vec<Item>>>()?;
                 if batch.is_empty() {
                     exhausted = true;
@@ -353,15 +365,46 @@ pub fn ingest_items(
                 ready.insert(seq, b);
             };
             recorded += 1;
-            let shas: Vec<String> = batch.iter().map(|e| e.sha256.clone()).collect();
-            commit_batch(store, &mut seen, &tools, locked, batch, &mut summary)?;
-            committed(&shas)?;
+            let o = match &mut open {
+                Some(o) => o,
+                None => open.insert(Open::begin(&store.conn, &mut seen)?),
+            };
+            o.shas.extend(batch.iter().map(|e| e.sha256.clone()));
+            let at = now();
+            for ex in batch {
+                record(&o.tx, &mut seen, &tools, locked, ex, &at, &mut o.counts)?;
+            }
+            let last = exhausted && recorded == sent;
+            if o.shas.len() >= commit_every || last {
+                let o = open.take().expect("a transaction is open");
+                summary.add(&o.counts);
+                committed(&o.commit()?)?;
+                commit_every = (commit_every * 2).min(MAX_COMMIT);
+            }
         }
         drop(work_tx);
         Ok(())
     })?;
     store.checkpoint()?;
     Ok(summary)
+}
+
+/// Lowers the calling worker thread's scheduling priority a little (nice +5), once.
+///
+/// Recording is the pipeline's one serial stage: every envelope passes through the one
+/// thread that writes the store, while the workers, one per core, can always open more. On
+/// equal terms the scheduler gives that thread a third of the machine's time on two cores,
+/// and ingest then runs at the speed of recording; a little lower priority for the workers
+/// gives it the core it needs and the workers the rest. Linux gives each thread its own
+/// nice value; elsewhere this does nothing.
+fn yield_to_recording() {
+    thread_local!(static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    if DONE.with(|d| d.replace(true)) {
+        return;
+    }
+    // A failure leaves the priority as it was: slower, not wrong.
+    #[cfg(target_os = "linux")]
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 5);
 }
 
 /// What recording needs besides the store: the examining context and the keys that turn
@@ -415,11 +458,14 @@ fn prepare(mut item: Item, t: &Tools<'_>, known: &HashSet<[u8; 32]>) -> Examined
     ex
 }
 
-fn finish(ex: &mut Examined, verdict: Verdict, t: &Tools<'_>) {
-    match &verdict {
+fn finish(ex: &mut Examined, mut verdict: Verdict, t: &Tools<'_>) {
+    match &mut verdict {
         Verdict::Response { payload, key, .. } => {
             ex.mac = Some(t.tag_key.mac(&payload.withdrawal_tag));
             ex.open_key = Some(t.wrap.wrap(&ex.sha256, key));
+            // Recording needs the payload's ids, not its answers: free them here, on the
+            // worker, rather than on the one thread that records.
+            payload.answers.clear();
         }
         Verdict::Withdrawal(w) => ex.mac = Some(t.tag_key.mac(&w.withdrawal_tag)),
         Verdict::Reject(_) => {}
@@ -554,32 +600,42 @@ fn load_surveys(store: &Store) -> Result<HashMap<String, Survey>> {
     Ok(out)
 }
 
-fn commit_batch(
-    store: &mut Store,
-    seen: &mut Seen,
-    t: &Tools<'_>,
-    locked: bool,
-    batch: Vec<Examined>,
-    summary: &mut Summary,
-) -> Result<()> {
-    if batch.is_empty() {
-        return Ok(());
+/// The transaction envelopes are being recorded in, with what it holds so far.
+struct Open<'s> {
+    tx: Transaction<'s>,
+    /// SHA-256 of every envelope recorded in it.
+    shas: Vec<String>,
+    counts: Summary,
+}
+
+impl<'s> Open<'s> {
+    /// Starts a transaction, first reloading `seen` if another process wrote to the store.
+    fn begin(conn: &'s Connection, seen: &mut Seen) -> Result<Open<'s>> {
+        // `new_unchecked` borrows the connection shared, so the open transaction can live
+        // across loop iterations; the caller holds `&mut Store`, so nothing else uses it.
+        let tx = Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        if version != seen.data_version {
+            // Another process wrote to the store since: look again rather than trust memory.
+            *seen = Seen::load(&tx)?;
+        }
+        Ok(Open {
+            tx,
+            shas: Vec::new(),
+            counts: Summary::default(),
+        })
     }
-    let tx = store.tx()?;
-    let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-    if version != seen.data_version {
-        // Another process wrote to the store since: look again rather than trust memory.
-        *seen = Seen::load(&tx)?;
+
+    /// Audits the counts and commits; returns the SHA-256 of the envelopes committed.
+    fn commit(self) -> Result<Vec<String>> {
+        audit(
+            &self.tx,
+            "ingest_batch",
+            serde_json::to_value(&self.counts)?,
+        )?;
+        self.tx.commit()?;
+        Ok(self.shas)
     }
-    let mut counts = Summary::default();
-    let at = now();
-    for ex in batch {
-        record(&tx, seen, t, locked, ex, &at, &mut counts)?;
-    }
-    audit(&tx, "ingest_batch", serde_json::to_value(&counts)?)?;
-    tx.commit()?;
-    summary.add(&counts);
-    Ok(())
 }
 
 fn quarantine(
