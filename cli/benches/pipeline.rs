@@ -29,10 +29,14 @@
 //!
 //! Run without `--bench` (as `cargo test --all-targets` does) it only says how to run it.
 
+#[path = "support/kit.rs"]
+mod kit;
+
+use kit::outcome;
 use plp_core::answers::{Answer, Answers};
 use plp_core::envelope::Envelope;
 use plp_core::fastopen::{x25519, Opener};
-use plp_core::payload::{self, Payload, ResponseDraft};
+use plp_core::payload::{self, Payload};
 use plp_core::published::{LoadedStudy, PublishedStudy};
 use plp_core::sample::{walk, SplitMix64, Style};
 use plp_core::seal::KeyPair;
@@ -43,8 +47,6 @@ use std::time::{Duration, Instant};
 
 /// Passphrase of the bench study.
 const PASSPHRASE: &str = "pipeline bench passphrase";
-/// Consent date of every response.
-const DATE: &str = "2026-03-02";
 /// Folders of one file per envelope only up to this size.
 const MAX_FOLDER: usize = 100_000;
 /// Bytes of disk each envelope needs at most: the `.jsonl` line, its copy in the store (with
@@ -446,12 +448,6 @@ fn respondent(i: usize) -> (String, &'static str) {
     (code(p), role)
 }
 
-fn random<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    getrandom::fill(&mut b).expect("randomness");
-    b
-}
-
 /// Envelope of respondent `i`, made as the browser makes it.
 fn seal(study: &LoadedStudy, i: usize) -> Vec<u8> {
     let (code, role) = respondent(i);
@@ -463,24 +459,13 @@ fn seal(study: &LoadedStudy, i: usize) -> Vec<u8> {
         &Style::default(),
         &fixed,
     );
-    let id = &study.config.study_id;
-    let payload = ResponseDraft {
-        study_id: id,
-        survey: &study.survey,
-        survey_sha256: &study.config.survey_sha256,
-        code: &code,
-        word: &format!("word number {i}"),
-        answers: &answers,
-        date: DATE,
-        submission_id: random::<16>(),
-    }
-    .build()
-    .expect("the response builds");
-    study
-        .public_key
-        .seal(id, &payload.to_json(), random::<32>())
-        .expect("seals")
-        .to_json()
+    kit::seal_answers(
+        study,
+        &study.config.study_id,
+        &code,
+        &format!("word number {i}"),
+        &answers,
+    )
 }
 
 /// The study and envelopes of an earlier run kept with `PLP_BENCH_KEEP=1`: its `template`
@@ -795,16 +780,6 @@ fn copy_study(template: &Path, to: &Path) {
             std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
         }
     }
-}
-
-/// The count a `plp ingest` summary gives for an outcome.
-fn outcome(summary: &str, name: &str) -> u64 {
-    summary
-        .lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }
 
 fn run_size(

@@ -173,10 +173,10 @@ pub struct ServeArgs {
     pub log: bool,
     /// Envelopes one connection may submit per second (twice as many back to back); more
     /// are answered 429. A respondent submits once.
-    #[arg(long, value_name = "N", default_value_t = 5.0, value_parser = positive_rate)]
+    #[arg(long, value_name = "N", default_value_t = crate::serve::RATE, value_parser = positive_rate)]
     pub rate: f64,
     /// Most connections open at once; a connection beyond it is closed at once.
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = at_least_one)]
+    #[arg(long, value_name = "N", default_value_t = crate::serve::MAX_CONNECTIONS, value_parser = at_least_one)]
     pub max_connections: usize,
 }
 

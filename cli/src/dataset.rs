@@ -14,6 +14,7 @@
 //! [`load`] does both and keeps every answer, for the report. Plaintext lives only in memory
 //! here and in the files an evaluator asks for.
 
+use crate::pseudonyms::Pseudonyms;
 use crate::store::{opener, OpenKeyWrap, Store};
 use anyhow::{bail, Context, Result};
 use plp_core::answers::Answers;
@@ -21,9 +22,9 @@ use plp_core::envelope::Envelope;
 use plp_core::linkage::{link, Class, Group};
 use plp_core::seal::KeyPair;
 use plp_core::survey::Side;
-use rusqlite::{params, OpenFlags, OptionalExtension, Transaction};
+use rusqlite::{OpenFlags, OptionalExtension};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::{mpsc, Mutex};
 
 /// Respondents opened per chunk in [`open_answers`].
@@ -146,72 +147,6 @@ fn side_of(s: &str) -> Side {
         "a" => Side::A,
         "b" => Side::B,
         _ => Side::Either,
-    }
-}
-
-/// The pseudonym table, read once: lookups in memory, new draws kept and inserted together
-/// by [`Pseudonyms::save`], in key order (an export that draws a million ids then writes
-/// the table's key index front to back instead of at a million random places).
-/// The same ids as [`crate::pseudonyms::get_or_assign`] would draw, one at a time.
-struct Pseudonyms {
-    known: HashMap<(bool, String), String>,
-    taken: [HashSet<String>; 2],
-    drawn: Vec<(&'static str, String, String)>,
-    random: crate::pseudonyms::Random,
-}
-
-impl Pseudonyms {
-    fn load(tx: &Transaction<'_>) -> Result<Pseudonyms> {
-        let mut p = Pseudonyms {
-            known: HashMap::new(),
-            taken: [HashSet::new(), HashSet::new()],
-            drawn: Vec::new(),
-            random: Default::default(),
-        };
-        let mut stmt = tx.prepare("SELECT kind, key, pseudonym FROM pseudonyms")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let pair = r.get_ref(0)?.as_str()? == "pair";
-            let pseudonym: String = r.get(2)?;
-            p.taken[pair as usize].insert(pseudonym.clone());
-            p.known.insert((pair, r.get(1)?), pseudonym);
-        }
-        Ok(p)
-    }
-
-    /// The pseudonym of `key` (`pair` or `person` kind), drawing one if it has none:
-    /// See [`crate::pseudonyms::draw`].
-    fn get_or_assign(&mut self, pair: bool, key: &str, total: usize) -> String {
-        // (A first export has none to look up: no key copied to find that out.)
-        if !self.known.is_empty() {
-            if let Some(p) = self.known.get(&(pair, key.to_string())) {
-                return p.clone();
-            }
-        }
-        let taken = &mut self.taken[pair as usize];
-        let kind = if pair { "pair" } else { "person" };
-        let candidate = crate::pseudonyms::draw(
-            kind,
-            |c| taken.contains(c),
-            taken.len(),
-            total,
-            &mut self.random,
-        );
-        // Each key is asked for once per export, so `known` need not grow.
-        taken.insert(candidate.clone());
-        self.drawn.push((kind, key.to_string(), candidate.clone()));
-        candidate
-    }
-
-    /// Stores the pseudonyms drawn, in the caller's transaction.
-    fn save(mut self, tx: &Transaction<'_>) -> Result<()> {
-        self.drawn.sort_unstable();
-        let mut stmt =
-            tx.prepare_cached("INSERT INTO pseudonyms(kind, key, pseudonym) VALUES (?1, ?2, ?3)")?;
-        for (kind, key, pseudonym) in &self.drawn {
-            stmt.execute(params![kind, key, pseudonym])?;
-        }
-        Ok(())
     }
 }
 

@@ -53,10 +53,22 @@ fn derive(passphrase: &[u8], kdf: &Kdf) -> Result<Zeroizing<[u8; 32]>> {
     Ok(out)
 }
 
-/// AES-256-GCM under the key-file key, borrowed: `Key::from(*kek)` would leave a copy of
-/// the key on the stack that nothing zeroises.
-fn cipher(kek: &Zeroizing<[u8; 32]>) -> Aes256Gcm {
+/// AES-256-GCM under a key, borrowed: `Key::from(*kek)` would leave a copy of the key on
+/// the stack that nothing zeroises.
+pub fn cipher(kek: &Zeroizing<[u8; 32]>) -> Aes256Gcm {
     Aes256Gcm::new_from_slice(&kek[..]).expect("AES-256 takes a 32-byte key")
+}
+
+/// A key for one purpose, derived from the study key: HMAC-SHA256(private key, label).
+/// Only someone holding the private key can recompute it.
+pub fn subkey(key: &KeyPair, label: &[u8]) -> Zeroizing<[u8; 32]> {
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.secret())
+        .expect("HMAC takes any key length");
+    mac.update(label);
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(&mac.finalize().into_bytes());
+    out
 }
 
 /// Encrypts a key pair under a passphrase and returns the file's bytes.

@@ -3,44 +3,85 @@
 //! numbering says nothing about arrival order.
 
 use anyhow::Result;
-use rusqlite::{params, OptionalExtension, Transaction};
-use std::collections::BTreeSet;
+use rusqlite::{params, Connection, Transaction};
+use std::collections::{HashMap, HashSet};
 
-/// The pseudonym of `key` of this kind (`pair` or `person`), drawing one if it has none.
-pub fn get_or_assign(tx: &Transaction<'_>, kind: &str, key: &str, total: usize) -> Result<String> {
-    if let Some(p) = tx
-        .query_row(
-            "SELECT pseudonym FROM pseudonyms WHERE kind = ?1 AND key = ?2",
-            params![kind, key],
-            |r| r.get::<_, String>(0),
-        )
-        .optional()?
-    {
-        return Ok(p);
+/// The pseudonym table, read once: lookups in memory, new draws kept and inserted together
+/// by [`Pseudonyms::save`], in key order (an export that draws a million ids then writes
+/// the table's key index front to back instead of at a million random places).
+pub struct Pseudonyms {
+    /// By kind (`[person, pair]`): key -> (pseudonym, drawn since [`Pseudonyms::load`]).
+    known: [HashMap<String, (String, bool)>; 2],
+    /// By kind: every pseudonym in use.
+    taken: [HashSet<String>; 2],
+    random: Random,
+}
+
+impl Pseudonyms {
+    /// Reads the stored pseudonyms.
+    pub fn load(conn: &Connection) -> Result<Pseudonyms> {
+        let mut p = Pseudonyms {
+            known: Default::default(),
+            taken: Default::default(),
+            random: Random::default(),
+        };
+        let mut stmt = conn.prepare("SELECT kind, key, pseudonym FROM pseudonyms")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let pair = usize::from(r.get_ref(0)?.as_str()? == "pair");
+            let pseudonym: String = r.get(2)?;
+            p.taken[pair].insert(pseudonym.clone());
+            p.known[pair].insert(r.get(1)?, (pseudonym, false));
+        }
+        Ok(p)
     }
-    let taken: BTreeSet<String> = {
-        let mut stmt = tx.prepare("SELECT pseudonym FROM pseudonyms WHERE kind = ?1")?;
-        let rows = stmt.query_map([kind], |r| r.get::<_, String>(0))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let candidate = draw(
-        kind,
-        |c| taken.contains(c),
-        taken.len(),
-        total,
-        &mut Random::default(),
-    );
-    tx.execute(
-        "INSERT INTO pseudonyms(kind, key, pseudonym) VALUES (?1, ?2, ?3)",
-        params![kind, key, candidate],
-    )?;
-    Ok(candidate)
+
+    /// The pseudonym of `key` (a pair's code when `pair`, else a response id), drawing one
+    /// if it has none (see [`draw`]); `total` is how many of this kind the caller expects.
+    pub fn get_or_assign(&mut self, pair: bool, key: &str, total: usize) -> String {
+        let k = usize::from(pair);
+        if let Some((p, _)) = self.known[k].get(key) {
+            return p.clone();
+        }
+        let taken = &mut self.taken[k];
+        let kind = if pair { "pair" } else { "person" };
+        let candidate = draw(
+            kind,
+            |c| taken.contains(c),
+            taken.len(),
+            total,
+            &mut self.random,
+        );
+        taken.insert(candidate.clone());
+        self.known[k].insert(key.to_string(), (candidate.clone(), true));
+        candidate
+    }
+
+    /// Stores the pseudonyms drawn since [`Pseudonyms::load`], in the caller's transaction.
+    pub fn save(self, tx: &Transaction<'_>) -> Result<()> {
+        let mut drawn: Vec<(&str, String, String)> = Vec::new();
+        for (kind, known) in ["person", "pair"].into_iter().zip(self.known) {
+            drawn.extend(
+                known
+                    .into_iter()
+                    .filter(|(_, (_, new))| *new)
+                    .map(|(key, (p, _))| (kind, key, p)),
+            );
+        }
+        drawn.sort_unstable();
+        let mut stmt =
+            tx.prepare_cached("INSERT INTO pseudonyms(kind, key, pseudonym) VALUES (?1, ?2, ?3)")?;
+        for (kind, key, pseudonym) in &drawn {
+            stmt.execute(params![kind, key, pseudonym])?;
+        }
+        Ok(())
+    }
 }
 
 /// A new pseudonym of this kind that `taken` does not hold (`n_taken` are taken): `D` or
 /// `R`, then a random number with room for at least twice as many ids as needed, so draws
 /// stay quick and random.
-pub fn draw(
+fn draw(
     kind: &str,
     taken: impl Fn(&str) -> bool,
     n_taken: usize,
@@ -65,7 +106,7 @@ pub fn draw(
 
 /// Operating-system randomness read 4 KiB at a time: an export that draws a million
 /// pseudonyms makes 2,000 system calls instead of a million.
-pub struct Random {
+struct Random {
     buf: [u8; 4096],
     at: usize,
 }
@@ -81,7 +122,7 @@ impl Default for Random {
 
 impl Random {
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    fn next(&mut self) -> u64 {
         if self.at + 8 > self.buf.len() {
             self.buf = crate::study::random();
             self.at = 0;

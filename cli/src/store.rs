@@ -13,10 +13,9 @@
 //! private key, who could open the envelope anyway. Rows without it (stores made before it
 //! existed) are opened the long way.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
 use anyhow::{bail, Context, Result};
-use hmac::Mac;
 use plp_core::fastopen::{AeadKey, Opener};
 use plp_core::seal::KeyPair;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -141,11 +140,8 @@ const OPEN_KEY_AAD: &[u8] = b"plp-open-key/1\0";
 impl OpenKeyWrap {
     /// Derives the wrapping key from the study key.
     pub fn new(key: &KeyPair) -> Self {
-        let mut mac = <hmac::Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key.secret())
-            .expect("HMAC takes any key length");
-        mac.update(b"plp-store-open-key/1");
-        let k = Zeroizing::new(<[u8; 32]>::from(mac.finalize().into_bytes()));
-        OpenKeyWrap(Aes256Gcm::new(&Key::<Aes256Gcm>::from(*k)))
+        let k = crate::keyfile::subkey(key, b"plp-store-open-key/1");
+        OpenKeyWrap(crate::keyfile::cipher(&k))
     }
 
     fn aad(envelope_sha256: &str) -> Vec<u8> {
@@ -456,9 +452,20 @@ mod opener_tests {
     #[test]
     fn aws_lc_x25519_agrees_with_dalek_on_random_inputs() {
         use aws_lc_rs::agreement::{agree, PrivateKey, UnparsedPublicKey, X25519};
-        for _ in 0..2000 {
+        // Points of small order (the all-zero result, which AWS-LC refuses), then random ones.
+        let hex32 =
+            |h: &str| -> [u8; 32] { hex::decode(h).expect("hex").try_into().expect("32 bytes") };
+        let small = [
+            [0u8; 32],
+            hex32("0100000000000000000000000000000000000000000000000000000000000000"),
+            hex32("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+            hex32("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
+            hex32("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+        ];
+        let mut refused = 0;
+        for i in 0..2000 {
             let sk: [u8; 32] = random();
-            let pk: [u8; 32] = random();
+            let pk: [u8; 32] = small.get(i).copied().unwrap_or_else(random);
             let ours = x25519(&sk, &pk);
             let key = PrivateKey::from_private_key(&X25519, &sk).expect("any 32 bytes");
             let theirs = agree(&key, UnparsedPublicKey::new(&X25519, pk), (), |s| {
@@ -466,9 +473,13 @@ mod opener_tests {
             });
             match theirs {
                 Ok(s) => assert_eq!(s, ours.to_vec(), "sk {sk:02x?} pk {pk:02x?}"),
-                Err(_) => assert_eq!(*ours, [0u8; 32], "AWS-LC refused a non-zero result"),
+                Err(_) => {
+                    assert_eq!(*ours, [0u8; 32], "AWS-LC refused a non-zero result");
+                    refused += 1;
+                }
             }
         }
+        assert_eq!(refused, small.len(), "every small-order point is refused");
     }
 
     /// The whole opener with AWS-LC inside opens what the `hpke` crate seals, to the same

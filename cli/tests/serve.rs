@@ -7,7 +7,8 @@
 mod kit;
 
 use kit::{
-    get, load_published, plp_ok, seal_response, seal_withdrawal, sha256_hex, Server, TestStudy,
+    get, load_published, outcome, plp_ok, seal_response, seal_withdrawal, sha256_hex, Server,
+    TestStudy,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,16 +53,6 @@ fn assert_api_error(r: &kit::Resp, status: u16, mentions: &str) {
 
 fn ingest(study: &TestStudy) -> String {
     plp_ok(&["--study".as_ref(), study.dir.as_os_str(), "ingest".as_ref()])
-}
-
-/// The count on an outcome line of `plp ingest`.
-fn outcome(summary: &str, name: &str) -> u64 {
-    summary
-        .lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no `{name}` line in\n{summary}"))
 }
 
 fn store_receipts(study: &TestStudy) -> Vec<String> {

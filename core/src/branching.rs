@@ -23,20 +23,8 @@ pub fn visible_ids(survey: &Survey, answers: &Answers) -> Vec<String> {
 /// Whether each question is visible, in the order of [`Survey::questions`]: what
 /// [`visible_ids`] computes, without copying ids (validation asks once per response).
 pub(crate) fn visible_mask(survey: &Survey, answers: &Answers) -> Vec<bool> {
-    let mut visible: BTreeSet<&str> = BTreeSet::new();
-    survey
-        .questions()
-        .map(|q| {
-            let shown = match &q.show_if {
-                None => true,
-                Some(rule) => holds(rule, answers, &visible),
-            };
-            if shown {
-                visible.insert(&q.id);
-            }
-            shown
-        })
-        .collect()
+    let slots: Vec<Option<&Answer>> = survey.questions().map(|q| answers.get(&q.id)).collect();
+    visible_mask_slots(survey, &slots)
 }
 
 /// Whether one question is visible given the answers so far.
@@ -62,8 +50,9 @@ pub(crate) fn holds(rule: &Rule, answers: &Answers, visible: &BTreeSet<&str>) ->
     })
 }
 
-/// Whether each question is visible, as [`visible_mask`] says, for answers already laid out
-/// by question position (`slots[i]` answers the i-th question): validation's fast path.
+/// Whether each question is visible, for answers laid out by question position (`slots[i]`
+/// answers the i-th question): a question is visible when its rule holds on the answers of
+/// the visible questions before it.
 pub(crate) fn visible_mask_slots(survey: &Survey, slots: &[Option<&Answer>]) -> Vec<bool> {
     let position = &survey.index().position;
     let mut visible = vec![false; slots.len()];

@@ -66,17 +66,18 @@ impl CodePattern {
 
     /// [`CodePattern::new`], reusing the last pattern this thread compiled: every response
     /// is validated against the same pattern, and compiling it costs far more (tens of
-    /// microseconds) than matching a one-letter code.
-    pub fn cached(pattern: &str) -> Result<Self, Error> {
+    /// microseconds) than matching a one-letter code. Shared, not cloned: a cloned regex
+    /// starts with empty match caches.
+    pub fn cached(pattern: &str) -> Result<std::rc::Rc<Self>, Error> {
         thread_local! {
-            static LAST: std::cell::RefCell<Option<CodePattern>> =
+            static LAST: std::cell::RefCell<Option<std::rc::Rc<CodePattern>>> =
                 const { std::cell::RefCell::new(None) };
         }
         LAST.with(|last| {
             if let Some(p) = last.borrow().as_ref().filter(|p| p.source == pattern) {
                 return Ok(p.clone());
             }
-            let p = CodePattern::new(pattern)?;
+            let p = std::rc::Rc::new(CodePattern::new(pattern)?);
             *last.borrow_mut() = Some(p.clone());
             Ok(p)
         })

@@ -29,15 +29,6 @@ pub struct Assessment {
     pub mean_risk: f64,
 }
 
-/// Class size of each record's quasi-identifier tuple (blank counts as a value).
-pub fn class_sizes(records: &[Vec<String>]) -> Vec<usize> {
-    let mut counts: BTreeMap<&[String], usize> = BTreeMap::new();
-    for r in records {
-        *counts.entry(r.as_slice()).or_insert(0) += 1;
-    }
-    records.iter().map(|r| counts[r.as_slice()]).collect()
-}
-
 /// Assesses records given as their quasi-identifier tuples.
 pub fn assess(records: &[Vec<String>]) -> Assessment {
     let mut numbers: BTreeMap<&[String], usize> = BTreeMap::new();
@@ -51,7 +42,7 @@ pub fn assess(records: &[Vec<String>]) -> Assessment {
     assess_classes(&ids).0
 }
 
-/// [`assess`] and [`class_sizes`] at once, for records already numbered by class (equal
+/// [`assess`], with the class size of each record, for records already numbered by class (equal
 /// numbers exactly when the tuples are equal), as an export numbers a million rows: counts
 /// kept in an array by number, not in a map of tuples.
 pub fn assess_classes(ids: &[usize]) -> (Assessment, Vec<usize>) {
@@ -113,6 +104,16 @@ pub fn pair_risks(pairs: &[(f64, f64)]) -> PairRisk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Class size of each record's tuple, counted in a map of tuples: the oracle of
+    /// [`assess_classes`]' sizes.
+    fn class_sizes(records: &[Vec<String>]) -> Vec<usize> {
+        let mut counts: BTreeMap<&[String], usize> = BTreeMap::new();
+        for r in records {
+            *counts.entry(r.as_slice()).or_insert(0) += 1;
+        }
+        records.iter().map(|r| counts[r.as_slice()]).collect()
+    }
 
     fn recs(rows: &[&[&str]]) -> Vec<Vec<String>> {
         rows.iter()

@@ -280,12 +280,12 @@ pub fn individual(survey: &Survey, people: &[Respondent<'_>]) -> Table {
     let rows = people
         .iter()
         .map(|p| {
-            let mut r = vec![
-                p.pair_id.clone(),
-                p.person_id.clone(),
-                side_label(p.side).into(),
-                p.pair_status.into(),
-            ];
+            let mut r = strings(individual_prefix(
+                &p.pair_id,
+                &p.person_id,
+                p.side,
+                p.pair_status,
+            ));
             r.extend(answer_cells(survey, p.answers));
             r
         })
@@ -297,7 +297,53 @@ pub fn individual(survey: &Survey, people: &[Respondent<'_>]) -> Table {
     }
 }
 
-fn side_label(s: Side) -> &'static str {
+/// The fields of a respondent's `individual` row before the answer cells.
+pub fn individual_prefix<'a>(
+    pair_id: &'a str,
+    person_id: &'a str,
+    side: Side,
+    pair_status: &'a str,
+) -> [&'a str; 4] {
+    [pair_id, person_id, side_label(side), pair_status]
+}
+
+/// The fields of a pair's `dyad` row before the answer cells (side A's, then side B's).
+pub fn dyad_prefix<'a>(
+    pair_id: &'a str,
+    arbitrary_order: bool,
+    person_a: &'a str,
+    person_b: &'a str,
+) -> [&'a str; 4] {
+    [pair_id, flag(arbitrary_order), person_a, person_b]
+}
+
+/// The fields of a `pairwise` row before the answer cells (the actor's, then the
+/// partner's); each pair has two, one with each side as the actor.
+pub fn pairwise_prefix<'a>(
+    pair_id: &'a str,
+    actor: &'a str,
+    partner: &'a str,
+    actor_is_a: bool,
+    arbitrary_order: bool,
+) -> [&'a str; 5] {
+    let role = if actor_is_a { "1" } else { "-1" };
+    [pair_id, actor, partner, role, flag(arbitrary_order)]
+}
+
+fn flag(b: bool) -> &'static str {
+    if b {
+        "1"
+    } else {
+        "0"
+    }
+}
+
+fn strings<const N: usize>(fields: [&str; N]) -> Vec<String> {
+    fields.iter().map(|f| f.to_string()).collect()
+}
+
+/// A side as the export tables write it.
+pub fn side_label(s: Side) -> &'static str {
     match s {
         Side::A => "A",
         Side::B => "B",
@@ -328,12 +374,12 @@ pub fn dyad(survey: &Survey, dyads: &[Dyad<'_>]) -> Table {
     let rows = dyads
         .iter()
         .map(|d| {
-            let mut r = vec![
-                d.a.pair_id.clone(),
-                if d.arbitrary_order { "1" } else { "0" }.into(),
-                d.a.person_id.clone(),
-                d.b.person_id.clone(),
-            ];
+            let mut r = strings(dyad_prefix(
+                &d.a.pair_id,
+                d.arbitrary_order,
+                &d.a.person_id,
+                &d.b.person_id,
+            ));
             r.extend(answer_cells(survey, d.a.answers));
             r.extend(answer_cells(survey, d.b.answers));
             r
@@ -370,14 +416,14 @@ pub fn pairwise(survey: &Survey, dyads: &[Dyad<'_>]) -> Table {
     fields.extend(suffixed(&base, "P", "partner"));
     let mut rows = Vec::new();
     for d in dyads {
-        for (actor, partner, role) in [(&d.a, &d.b, "1"), (&d.b, &d.a, "-1")] {
-            let mut r = vec![
-                actor.pair_id.clone(),
-                actor.person_id.clone(),
-                partner.person_id.clone(),
-                role.into(),
-                if d.arbitrary_order { "1" } else { "0" }.into(),
-            ];
+        for (actor, partner, actor_is_a) in [(&d.a, &d.b, true), (&d.b, &d.a, false)] {
+            let mut r = strings(pairwise_prefix(
+                &actor.pair_id,
+                &actor.person_id,
+                &partner.person_id,
+                actor_is_a,
+                d.arbitrary_order,
+            ));
             r.extend(answer_cells(survey, actor.answers));
             r.extend(answer_cells(survey, partner.answers));
             rows.push(r);

@@ -119,7 +119,8 @@ pub struct Opened {
 
 /// Opens envelopes sealed to one key pair; see the module documentation.
 pub struct Opener {
-    secret: Zeroizing<[u8; KEY_LEN]>,
+    /// On the heap, as in [`KeyPair`]: moving an `Opener` leaves no copy of the key behind.
+    secret: Box<Zeroizing<[u8; KEY_LEN]>>,
     public: [u8; KEY_LEN],
     key_id: String,
     study_id: String,
@@ -188,8 +189,10 @@ impl Opener {
     /// slower). X25519 is x25519-dalek's until [`Opener::with_dh`] replaces it.
     pub fn new(key: &KeyPair, study_id: &str) -> Opener {
         let key_id = key.public().key_id().to_string();
+        let mut secret = Box::new(Zeroizing::new([0u8; KEY_LEN]));
+        secret.copy_from_slice(key.secret());
         Opener {
-            secret: Zeroizing::new(*key.secret()),
+            secret,
             public: *key.public().bytes(),
             ksc: key_schedule_context(&info(study_id, &key_id)),
             key_id,

@@ -122,16 +122,18 @@ pub fn parse(plaintext: &[u8]) -> Result<Payload, Error> {
     }
     // Nearly every payload is a response: read it as one in a single pass, and only when
     // that fails read its `format` first, to say what is wrong.
-    if let Ok(p) = serde_json::from_slice::<ResponsePayload>(plaintext) {
-        if p.format == RESPONSE_FORMAT {
+    let first = match serde_json::from_slice::<ResponsePayload>(plaintext) {
+        Ok(p) if p.format == RESPONSE_FORMAT => {
             p.check_form()?;
             return Ok(Payload::Response(Box::new(p)));
         }
-    }
+        other => other,
+    };
     let head: FormatOnly<'_> = serde_json::from_slice(plaintext).map_err(bad)?;
     match head.format.as_deref() {
+        // Said to be a response, but it did not read as one: that reading's error.
         Some(RESPONSE_FORMAT) => {
-            let p: ResponsePayload = serde_json::from_slice(plaintext).map_err(bad)?;
+            let p = first.map_err(bad)?;
             p.check_form()?;
             Ok(Payload::Response(Box::new(p)))
         }

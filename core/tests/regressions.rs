@@ -91,27 +91,14 @@ fn every_folder_is_a_target_and_every_input_has_an_expectation() {
     }
 }
 
+/// Every target's kept inputs; most targets have none yet (their folder is made with the
+/// first crash kept), the survey target has two.
 #[test]
-fn envelope_regressions() {
-    replay("envelope");
-}
-
-#[test]
-fn payload_regressions() {
-    replay("payload");
-}
-
-#[test]
-fn survey_regressions() {
-    assert!(replay("survey") >= 2);
-}
-
-#[test]
-fn published_regressions() {
-    replay("published");
-}
-
-#[test]
-fn server_body_regressions() {
-    replay("server_body");
+fn kept_inputs_replay_as_expected() {
+    let ran: Vec<(&str, usize)> = targets::TARGETS
+        .iter()
+        .map(|(name, _)| (*name, replay(name)))
+        .collect();
+    println!("inputs replayed: {ran:?}");
+    assert!(ran.contains(&("survey", 2)), "{ran:?}");
 }

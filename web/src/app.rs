@@ -251,18 +251,20 @@ fn Respondent(props: &RespondentProps) -> Html {
         });
     }
 
-    // Save the draft after every change, encrypted; nothing to save means nothing kept.
+    // Save the draft after every change to it, encrypted; nothing to save means nothing
+    // kept. Keyed on the draft alone, so typing the memorable word (never saved) or showing
+    // problems does not encrypt and write it again.
     {
         let store = store.clone();
-        let outcome_set = outcome.is_some();
-        use_effect_with((*session).clone(), move |s| {
-            if outcome_set {
+        let deps = (session.draft(), session.is_blank(), outcome.is_some());
+        use_effect_with(deps, move |(draft, blank, outcome_set)| {
+            if *outcome_set {
                 return;
             }
-            if s.is_blank() {
+            if *blank {
                 store.wipe();
             } else {
-                store.save(&s.draft());
+                store.save(draft);
             }
         });
     }

@@ -487,7 +487,7 @@ fn reason(e: &Error) -> String {
 /// Core's reasons are written for evaluators; the one respondents meet most reads better
 /// in their terms. Anything else is shown as core words it.
 fn friendly(reason: &str) -> String {
-    if reason == "required, but not answered" {
+    if reason == plp_core::validate::NOT_ANSWERED {
         "this question needs an answer".into()
     } else {
         reason.to_string()

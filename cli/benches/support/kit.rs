@@ -1,5 +1,5 @@
-//! What the `plp serve` tests (`tests/serve.rs`) and the load bench (`benches/serve_load.rs`)
-//! share: a study made by the real `plp init`, the real server started on a free loopback
+//! What the `plp serve` tests (`tests/serve.rs`) and the benches (`benches/serve_load.rs`,
+//! `benches/pipeline.rs`) share: a study made by the real `plp init`, the real server started on a free loopback
 //! port, envelopes sealed exactly as the browser seals them (a random walk through the
 //! built-in survey, sealed to the key in the *served* `study.json`), and a small HTTP/1.1
 //! client over `std::net::TcpStream` that can also send what a well-behaved client would
@@ -343,13 +343,25 @@ pub fn seal_response(study: &LoadedStudy, study_id: &str, i: usize) -> Vec<u8> {
         &Style::default(),
         &Answers::new(),
     );
+    seal_answers(study, study_id, &code(i), &word(i), &answers)
+}
+
+/// Envelope bytes of a response with these answers, built with `ResponseDraft::build` and
+/// sealed to the published key for `study_id`, as the browser does.
+pub fn seal_answers(
+    study: &LoadedStudy,
+    study_id: &str,
+    code: &str,
+    word: &str,
+    answers: &Answers,
+) -> Vec<u8> {
     let payload = ResponseDraft {
         study_id,
         survey: &study.survey,
         survey_sha256: &study.config.survey_sha256,
-        code: &code(i),
-        word: &word(i),
-        answers: &answers,
+        code,
+        word,
+        answers,
         date: DATE,
         submission_id: random::<16>(),
     }
@@ -360,6 +372,16 @@ pub fn seal_response(study: &LoadedStudy, study_id: &str, i: usize) -> Vec<u8> {
         .seal(study_id, &payload.to_json(), random::<32>())
         .expect("seals")
         .to_json()
+}
+
+/// The count on an outcome line of `plp ingest`'s summary.
+pub fn outcome(summary: &str, name: &str) -> u64 {
+    summary
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no `{name}` line in\n{summary}"))
 }
 
 /// Envelope bytes of respondent `i`'s withdrawal request.

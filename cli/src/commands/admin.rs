@@ -209,11 +209,15 @@ pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
         codes.dedup();
         codes.len()
     };
+    // The pseudonyms an export already drew (drawn here for anyone never exported); the
+    // table itself is deleted below, so new draws are not saved.
+    let mut pseudonyms = crate::pseudonyms::Pseudonyms::load(&tx)?;
+    let opener = crate::store::opener(&key, &study.config.study_id)?;
     for (id, code, side, envelope, survey_sha) in &rows {
-        let person = crate::pseudonyms::get_or_assign(&tx, "person", &id.to_string(), rows.len())?;
-        let pair = crate::pseudonyms::get_or_assign(&tx, "pair", code, n_pairs)?;
+        let person = pseudonyms.get_or_assign(false, &id.to_string(), rows.len());
+        let pair = pseudonyms.get_or_assign(true, code, n_pairs);
         let env = plp_core::envelope::Envelope::parse(envelope)?;
-        let plain = key.open(&env)?;
+        let plain = opener.open(&env)?.plaintext;
         let plp_core::payload::Payload::Response(p) = plp_core::payload::parse(&plain)? else {
             bail!("stored response {person} does not hold a response payload");
         };

@@ -284,7 +284,7 @@ fn serve_live(dir: &Path, addr: std::net::SocketAddr, web: Option<&Path>) -> Res
             addr,
             web: web.map(Path::to_path_buf),
             log: false,
-            rate: 5.0,
+            rate: crate::serve::RATE,
             max_connections: crate::serve::MAX_CONNECTIONS,
         },
     )

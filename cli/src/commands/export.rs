@@ -20,7 +20,7 @@ use plp_core::codebook;
 use plp_core::disclosure::{self, Assessment, PairRisk};
 use plp_core::export::{self, Respondent, Table};
 use plp_core::seal::KeyPair;
-use plp_core::survey::{Side, Survey};
+use plp_core::survey::Survey;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -329,14 +329,6 @@ fn at(col: usize, prefix: usize, n_cells: usize) -> At {
     }
 }
 
-fn side_label(s: Side) -> &'static str {
-    match s {
-        Side::A => "A",
-        Side::B => "B",
-        Side::Either => "either",
-    }
-}
-
 /// Writes every file into `tmp`; their names and SHA-256 in the export's order.
 fn write_files(
     tmp: &Path,
@@ -397,44 +389,27 @@ fn write_files(
     // Rows of each table, as prefix fields and the respondents whose cells follow.
     let ind_row = |i: usize| -> ([&str; 4], [usize; 1]) {
         let p = &people[i];
-        (
-            [
-                p.pair_id.as_str(),
-                p.person_id.as_str(),
-                side_label(p.side),
-                p.pair_status,
-            ],
-            [i],
-        )
+        let pre = export::individual_prefix(&p.pair_id, &p.person_id, p.side, p.pair_status);
+        (pre, [i])
     };
-    let flag = |b: bool| if b { "1" } else { "0" };
     let dyad_row = |d: &dataset::Pair| -> ([&str; 4], [usize; 2]) {
         let (a, b) = (&people[d.a], &people[d.b]);
-        (
-            [
-                a.pair_id.as_str(),
-                flag(d.arbitrary_order),
-                a.person_id.as_str(),
-                b.person_id.as_str(),
-            ],
-            [d.a, d.b],
-        )
+        let pre = export::dyad_prefix(&a.pair_id, d.arbitrary_order, &a.person_id, &b.person_id);
+        (pre, [d.a, d.b])
     };
     let pw_rows = |d: &dataset::Pair| -> [([&str; 5], [usize; 2]); 2] {
-        let row = |ix: usize, iy: usize, role: &'static str| {
+        let row = |ix: usize, iy: usize, actor_is_a: bool| {
             let (x, y) = (&people[ix], &people[iy]);
-            (
-                [
-                    x.pair_id.as_str(),
-                    x.person_id.as_str(),
-                    y.person_id.as_str(),
-                    role,
-                    flag(d.arbitrary_order),
-                ],
-                [ix, iy],
-            )
+            let pre = export::pairwise_prefix(
+                &x.pair_id,
+                &x.person_id,
+                &y.person_id,
+                actor_is_a,
+                d.arbitrary_order,
+            );
+            (pre, [ix, iy])
         };
-        [row(d.a, d.b, "1"), row(d.b, d.a, "-1")]
+        [row(d.a, d.b, true), row(d.b, d.a, false)]
     };
 
     // Quasi-identifier classes, measured before suppression (they are why it is needed).

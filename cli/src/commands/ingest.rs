@@ -57,6 +57,9 @@ pub struct Item {
     /// SHA-256 of the bytes (of the whole file when it was too large to read); `None` until
     /// a worker computes it.
     pub sha256: Option<String>,
+    /// The SHA-256 the server's receipt gave (inbox items): a worker checks the bytes
+    /// against it, off the recording thread.
+    pub receipt: Option<String>,
 }
 
 /// What examining one envelope found.
@@ -230,15 +233,11 @@ pub fn ingest_inbox(
             let p = page.pop_front()?;
             after = p.seq;
             bar.inc(1);
-            let bytes = if fingerprint(&p.envelope) == p.sha256 {
-                Ok(p.envelope)
-            } else {
-                Err("the inbox copy is damaged: its SHA-256 differs from its receipt".into())
-            };
             Some(Ok(Item {
                 source: format!("{INBOX_FILE}#{}", p.seq),
-                sha256: Some(p.sha256),
-                bytes,
+                sha256: None,
+                receipt: Some(p.sha256),
+                bytes: Ok(p.envelope),
             }))
         });
         ingest_items(store, study_id, key, items, |shas| {
@@ -319,16 +318,18 @@ pub fn ingest_items(
         let (done_tx, done_rx) = mpsc::channel::<(u64, Vec<Examined>)>();
         for _ in 0..workers {
             let (work_rx, done_tx, tools, known) = (&work_rx, done_tx.clone(), &tools, &known);
-            scope.spawn(move || loop {
+            scope.spawn(move || {
                 yield_to_recording();
-                let job = work_rx.lock().map(|rx| rx.recv());
-                let Ok(Ok((seq, batch))) = job else { break };
-                let examined = batch
-                    .into_iter()
-                    .map(|item| prepare(item, tools, known))
-                    .collect();
-                if done_tx.send((seq, examined)).is_err() {
-                    break;
+                loop {
+                    let job = work_rx.lock().map(|rx| rx.recv());
+                    let Ok(Ok((seq, batch))) = job else { break };
+                    let examined = batch
+                        .into_iter()
+                        .map(|item| prepare(item, tools, known))
+                        .collect();
+                    if done_tx.send((seq, examined)).is_err() {
+                        break;
+                    }
                 }
             });
         }
@@ -389,7 +390,7 @@ pub fn ingest_items(
     Ok(summary)
 }
 
-/// Lowers the calling worker thread's scheduling priority a little (nice +5), once.
+/// Lowers the calling worker thread's scheduling priority a little (nice +5).
 ///
 /// Recording is the pipeline's one serial stage: every envelope passes through the one
 /// thread that writes the store, while the workers, one per core, can always open more. On
@@ -398,10 +399,6 @@ pub fn ingest_items(
 /// gives it the core it needs and the workers the rest. Linux gives each thread its own
 /// nice value; elsewhere this does nothing.
 fn yield_to_recording() {
-    thread_local!(static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
-    if DONE.with(|d| d.replace(true)) {
-        return;
-    }
     // A failure leaves the priority as it was: slower, not wrong.
     #[cfg(target_os = "linux")]
     let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 5);
@@ -434,11 +431,14 @@ struct Examined {
 /// The worker stage: fingerprint, then everything [`examine`] does, then the keyed tag and
 /// the wrapped key. Pure apart from drawing the wrapping nonce.
 fn prepare(mut item: Item, t: &Tools<'_>, known: &HashSet<[u8; 32]>) -> Examined {
-    let sha256 = match item.sha256.take() {
+    let mut sha256 = match item.sha256.take() {
         Some(s) => s,
         None => fingerprint(item.bytes.as_deref().unwrap_or_default()),
     };
-    item.sha256 = Some(sha256.clone());
+    if let Some(receipt) = item.receipt.take().filter(|r| *r != sha256) {
+        item.bytes = Err("the inbox copy is damaged: its SHA-256 differs from its receipt".into());
+        sha256 = receipt;
+    }
     let sha = sha_key(&sha256);
     let mut ex = Examined {
         item,
@@ -452,25 +452,27 @@ fn prepare(mut item: Item, t: &Tools<'_>, known: &HashSet<[u8; 32]>) -> Examined
         return ex;
     }
     if let Ok(bytes) = &ex.item.bytes {
-        let verdict = examine(bytes, &t.cx);
-        finish(&mut ex, verdict, t);
+        let mut verdict = examine(bytes, &t.cx);
+        (ex.mac, ex.open_key) = finish(&ex.sha256, &mut verdict, t);
+        ex.verdict = Some(verdict);
     }
     ex
 }
 
-fn finish(ex: &mut Examined, mut verdict: Verdict, t: &Tools<'_>) {
-    match &mut verdict {
+/// The keyed withdrawal tag and, for a response, the wrapped AEAD key of an envelope
+/// (SHA-256 `sha256`) that examining found valid.
+fn finish(sha256: &str, verdict: &mut Verdict, t: &Tools<'_>) -> (Option<String>, Option<Vec<u8>>) {
+    match verdict {
         Verdict::Response { payload, key, .. } => {
-            ex.mac = Some(t.tag_key.mac(&payload.withdrawal_tag));
-            ex.open_key = Some(t.wrap.wrap(&ex.sha256, key));
+            let mac = t.tag_key.mac(&payload.withdrawal_tag);
             // Recording needs the payload's ids, not its answers: free them here, on the
             // worker, rather than on the one thread that records.
             payload.answers.clear();
+            (Some(mac), Some(t.wrap.wrap(sha256, key)))
         }
-        Verdict::Withdrawal(w) => ex.mac = Some(t.tag_key.mac(&w.withdrawal_tag)),
-        Verdict::Reject(_) => {}
+        Verdict::Withdrawal(w) => (Some(t.tag_key.mac(&w.withdrawal_tag)), None),
+        Verdict::Reject(_) => (None, None),
     }
-    ex.verdict = Some(verdict);
 }
 
 /// A stored hex id as a set key: 64 or 32 hex digits decoded; anything else (never written
@@ -683,23 +685,9 @@ fn record(
         Some(v) => v,
         None => {
             // Stored when the ingest began, gone since (never in practice): examine it here.
-            let v = examine(bytes, &t.cx);
-            let mut again = Examined {
-                item: Item {
-                    source: String::new(),
-                    bytes: Err(String::new()),
-                    sha256: None,
-                },
-                sha256: ex.sha256.clone(),
-                sha: ex.sha,
-                verdict: None,
-                mac: None,
-                open_key: None,
-            };
-            finish(&mut again, v, t);
-            ex.mac = again.mac;
-            ex.open_key = again.open_key;
-            again.verdict.expect("finish sets the verdict")
+            let mut v = examine(bytes, &t.cx);
+            (ex.mac, ex.open_key) = finish(&ex.sha256, &mut v, t);
+            v
         }
     };
     match verdict {
@@ -744,19 +732,11 @@ fn record(
                 bytes,
                 ex.open_key
             ])?;
-            let new_id = tx.last_insert_rowid();
             seen.envelopes.insert(ex.sha);
             seen.submissions.insert(submission);
             s.accepted += 1;
             if !seen.people.insert(person_key(&payload.code, side_s, mac)) {
-                s.superseded += supersede(
-                    tx,
-                    new_id,
-                    &payload.code,
-                    side_s,
-                    mac,
-                    &payload.consent.date,
-                )?;
+                s.superseded += supersede(tx, &payload.code, side_s, mac)?;
             }
         }
         Verdict::Withdrawal(w) => {
@@ -831,14 +811,7 @@ pub fn side_name(side: Side) -> &'static str {
 
 /// Keeps the newest response of a person (same code, side and tag) accepted and marks the
 /// others superseded. Newest is the later consent date, then the later arrival.
-fn supersede(
-    tx: &Transaction<'_>,
-    new_id: i64,
-    code: &str,
-    side: &str,
-    mac: &str,
-    _date: &str,
-) -> Result<u64> {
+fn supersede(tx: &Transaction<'_>, code: &str, side: &str, mac: &str) -> Result<u64> {
     let mut stmt = tx.prepare_cached(
         "SELECT id FROM responses WHERE code = ?1 AND side = ?2 AND tag_mac = ?3 AND state = 'accepted'
          ORDER BY consent_date DESC, id DESC",
@@ -855,7 +828,6 @@ fn supersede(
             params![newest, id],
         )?;
     }
-    let _ = new_id;
     Ok(older.len() as u64)
 }
 
@@ -923,6 +895,7 @@ pub fn read_items(path: &Path) -> Result<Box<dyn Iterator<Item = Result<Item>>>>
         return Ok(Box::new(std::iter::once(Ok(Item {
             source,
             sha256: Some(hex::encode(h.finalize())),
+            receipt: None,
             bytes: Err(format!(
                 "file is {size} bytes, over the envelope limit of {MAX_ENVELOPE_BYTES}; not read"
             )),
@@ -932,6 +905,7 @@ pub fn read_items(path: &Path) -> Result<Box<dyn Iterator<Item = Result<Item>>>>
     Ok(Box::new(std::iter::once(Ok(Item {
         source,
         sha256: None,
+        receipt: None,
         bytes: Ok(bytes),
     }))))
 }
@@ -967,6 +941,7 @@ impl Lines {
                 return Ok(Some(Item {
                     source: format!("{}:{n}", self.source),
                     sha256: Some(fingerprint(&line)),
+                    receipt: None,
                     bytes: Err(format!(
                         "envelope on line {n} is over the limit of {MAX_ENVELOPE_BYTES} bytes"
                     )),
@@ -981,6 +956,7 @@ impl Lines {
             return Ok(Some(Item {
                 source: format!("{}:{n}", self.source),
                 sha256: None,
+                receipt: None,
                 bytes: Ok(line),
             }));
         }

@@ -77,12 +77,7 @@ pub struct TagKey(Zeroizing<[u8; 32]>);
 impl TagKey {
     /// Derives the tag key from the study key.
     pub fn new(key: &KeyPair) -> Self {
-        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.secret())
-            .expect("HMAC takes any key length");
-        mac.update(b"plp-store-tag-key/1");
-        let mut out = Zeroizing::new([0u8; 32]);
-        out.copy_from_slice(&mac.finalize().into_bytes());
-        TagKey(out)
+        TagKey(crate::keyfile::subkey(key, b"plp-store-tag-key/1"))
     }
 
     /// The keyed form of a withdrawal tag, as stored.

@@ -29,6 +29,8 @@ use tower_service::Service;
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most connections open at once, by default (`plp serve --max-connections`).
 pub const MAX_CONNECTIONS: usize = 1024;
+/// Default of `plp serve --rate`: envelopes per second one connection may submit.
+pub const RATE: f64 = 5.0;
 
 /// Envelope POSTs one connection may make: `per_second` on average, `burst` back to back.
 #[derive(Debug, Clone, Copy)]

@@ -8,7 +8,7 @@
 //! prints the method, path and status of each request, nothing else.
 
 mod conn;
-pub use conn::MAX_CONNECTIONS;
+pub use conn::{MAX_CONNECTIONS, RATE};
 pub mod inbox;
 mod routes;
 
