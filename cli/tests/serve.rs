@@ -153,6 +153,29 @@ fn accepts_envelopes_with_receipts_and_ingest_empties_the_inbox() {
     assert!(study.inbox().is_empty());
     assert_eq!(store_receipts(&study).len(), 3);
 
+    // A copy damaged in the inbox (its bytes no longer match its receipt) is quarantined
+    // with that reason, unopened, and leaves the inbox.
+    {
+        let sealed = seal_response(&published, "serve-ok", 3);
+        let mut damaged = sealed.clone();
+        damaged[40] ^= 1;
+        let conn = rusqlite::Connection::open(study.dir.join("inbox.sqlite")).expect("inbox");
+        conn.execute(
+            "INSERT INTO envelopes(sha256, envelope) VALUES (?1, ?2)",
+            rusqlite::params![sha256_hex(&sealed), damaged],
+        )
+        .expect("put in");
+    }
+    let summary = ingest(&study);
+    assert_eq!(outcome(&summary, "rejected"), 1, "{summary}");
+    assert_eq!(outcome(&summary, "accepted"), 0, "{summary}");
+    let reason: String = rusqlite::Connection::open(study.dir.join("plp.sqlite"))
+        .expect("store")
+        .query_row("SELECT reason FROM quarantine", [], |r| r.get(0))
+        .expect("one envelope in quarantine");
+    assert!(reason.contains("differs from its receipt"), "{reason}");
+    assert!(study.inbox().is_empty());
+
     // The server still takes envelopes after an ingest, then stops cleanly on SIGTERM.
     let third = seal_response(&published, "serve-ok", 2);
     assert_eq!(conn.post_envelope(&third).expect("answered").status, 201);
