@@ -30,7 +30,7 @@ use std::sync::{mpsc, Mutex};
 /// Respondents opened per chunk in [`open_answers`].
 const CHUNK: usize = 1024;
 /// SQLite page cache of the store's connection while linking (KiB); given back after.
-const ROSTER_CACHE_KIB: i64 = 128 * 1024;
+const ROSTER_CACHE_KIB: i64 = 48 * 1024;
 /// SQLite page cache of each worker's connection reading responses (KiB).
 const READER_CACHE_KIB: i64 = 16 * 1024;
 
@@ -163,13 +163,14 @@ pub fn roster(
     store
         .conn
         .pragma_update(None, "cache_size", -ROSTER_CACHE_KIB)?;
-    // (link key, person key, side, source)
-    let mut raw: Vec<(String, String, Side, Source)> = Vec::new();
+    // (link key, side, source)
+    let mut raw: Vec<(String, Side, Source)> = Vec::new();
     let destroyed = store.identifiers_destroyed_at()?.is_some();
     let sql = if destroyed {
         "SELECT person_id, pair_id, side, survey_sha256 FROM records ORDER BY person_id"
     } else {
-        "SELECT id, code, side, survey_sha256 FROM responses WHERE state = 'accepted' ORDER BY id"
+        // From the index alone (see `store::migrate`); put in order of arrival below.
+        "SELECT id, code, side, survey_sha256 FROM responses INDEXED BY responses_roster WHERE state = 'accepted'"
     };
     {
         let mut stmt = store.conn.prepare(sql)?;
@@ -182,23 +183,23 @@ pub fn roster(
                     &sha[..16.min(sha.len())]
                 );
             }
-            let (person_key, source) = if destroyed {
-                let p: String = r.get(0)?;
-                (p.clone(), Source::Record(p))
+            let source = if destroyed {
+                Source::Record(r.get(0)?)
             } else {
-                let id: i64 = r.get(0)?;
-                (id.to_string(), Source::Response(id))
+                Source::Response(r.get(0)?)
             };
-            raw.push((
-                r.get(1)?,
-                person_key,
-                side_of(r.get_ref(2)?.as_str()?),
-                source,
-            ));
+            raw.push((r.get(1)?, side_of(r.get_ref(2)?.as_str()?), source));
         }
     }
+    // The index gives responses by code; linkage takes them in order of arrival.
+    if !destroyed {
+        raw.sort_unstable_by_key(|r| match r.2 {
+            Source::Response(id) => id,
+            Source::Record(_) => i64::MAX,
+        });
+    }
     let groups: Vec<Group<usize>> = link(
-        raw.iter().enumerate().map(|(i, r)| (r.0.clone(), i, r.2)),
+        raw.iter().enumerate().map(|(i, r)| (r.0.clone(), i, r.1)),
         allocated,
     );
     let tx = store.tx()?;
@@ -218,10 +219,14 @@ pub fn roster(
             Some(p) => p.get_or_assign(true, &g.code, n_groups),
         };
         let mut add = |i: usize, side: Side, status: &'static str| -> Result<usize> {
-            let (_, person_key, _, source) = &raw[i];
-            let person_id = match &mut pseudonyms {
-                None => person_key.clone(),
-                Some(p) => p.get_or_assign(false, person_key, n_people),
+            let source = &raw[i].2;
+            // A person is known by their response's id (a record's is its pseudonym).
+            let person_id = match (&mut pseudonyms, source) {
+                (Some(p), Source::Response(id)) => {
+                    p.get_or_assign(false, &id.to_string(), n_people)
+                }
+                (_, Source::Record(person)) => person.clone(),
+                (None, Source::Response(id)) => id.to_string(),
             };
             people.push(Member {
                 pair_id: pair_id.clone(),
@@ -247,11 +252,11 @@ pub fn roster(
                 });
                 (vec![ia, ib], *arbitrary_order)
             }
-            Class::Singleton(i) => (vec![add(*i, raw[*i].2, "singleton")?], false),
+            Class::Singleton(i) => (vec![add(*i, raw[*i].1, "singleton")?], false),
             Class::Conflict(list) => {
                 let mut v = Vec::new();
                 for i in list {
-                    v.push(add(*i, raw[*i].2, "conflict")?);
+                    v.push(add(*i, raw[*i].1, "conflict")?);
                 }
                 (v, false)
             }
@@ -268,14 +273,15 @@ pub fn roster(
             arbitrary_order: arbitrary,
         });
     }
+    // Freed before the pseudonyms are written, which needs room of its own.
+    drop(groups);
+    drop(raw);
     if let Some(p) = pseudonyms {
         p.save(&tx)?;
     }
     tx.commit()?;
     store.conn.pragma_update(None, "cache_size", -2000)?;
     store.conn.execute_batch("PRAGMA shrink_memory")?;
-    drop(groups);
-    drop(raw);
     // Stable, meaningless order: by pseudonym.
     let mut order: Vec<usize> = (0..people.len()).collect();
     order.sort_by(|&x, &y| people[x].person_id.cmp(&people[y].person_id));

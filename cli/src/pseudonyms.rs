@@ -12,8 +12,8 @@ use std::collections::{HashMap, HashSet};
 pub struct Pseudonyms {
     /// By kind (`[person, pair]`): key -> (pseudonym, drawn since [`Pseudonyms::load`]).
     known: [HashMap<String, (String, bool)>; 2],
-    /// By kind: every pseudonym in use.
-    taken: [HashSet<String>; 2],
+    /// By kind: every pseudonym in use, as [`taken_key`]s (a million strings less to hold).
+    taken: [HashSet<u64>; 2],
     random: Random,
 }
 
@@ -30,7 +30,7 @@ impl Pseudonyms {
         while let Some(r) = rows.next()? {
             let pair = usize::from(r.get_ref(0)?.as_str()? == "pair");
             let pseudonym: String = r.get(2)?;
-            p.taken[pair].insert(pseudonym.clone());
+            p.taken[pair].insert(taken_key(&pseudonym));
             p.known[pair].insert(r.get(1)?, (pseudonym, false));
         }
         Ok(p)
@@ -47,12 +47,12 @@ impl Pseudonyms {
         let kind = if pair { "pair" } else { "person" };
         let candidate = draw(
             kind,
-            |c| taken.contains(c),
+            |c| taken.contains(&taken_key(c)),
             taken.len(),
             total,
             &mut self.random,
         );
-        taken.insert(candidate.clone());
+        taken.insert(taken_key(&candidate));
         self.known[k].insert(key.to_string(), (candidate.clone(), true));
         candidate
     }
@@ -76,6 +76,23 @@ impl Pseudonyms {
         }
         Ok(())
     }
+}
+
+/// A pseudonym as a number that equal pseudonyms share: `D`/`R` and up to 17 digits (what
+/// [`draw`] makes) as the digits' value and count; anything else (never drawn by plp) as a
+/// hash with the top bit set. Different pseudonyms may share a number only through that
+/// hash, which at worst makes a draw try again.
+fn taken_key(pseudonym: &str) -> u64 {
+    let digits = pseudonym.get(1..).unwrap_or("");
+    if (1..=17).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(n) = digits.parse::<u64>() {
+            return (digits.len() as u64) << 57 | n;
+        }
+    }
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    pseudonym.hash(&mut h);
+    h.finish() | 1 << 63
 }
 
 /// A new pseudonym of this kind that `taken` does not hold (`n_taken` are taken): `D` or
@@ -130,5 +147,37 @@ impl Random {
         let v = u64::from_le_bytes(self.buf[self.at..self.at + 8].try_into().expect("8 bytes"));
         self.at += 8;
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::taken_key;
+
+    /// Equal pseudonyms share a number; pseudonyms plp draws never share one with another
+    /// (leading zeros count); other strings fall in the hashed half.
+    #[test]
+    fn taken_keys_tell_drawn_pseudonyms_apart() {
+        assert_eq!(taken_key("R0042"), taken_key("R0042"));
+        let drawn = [
+            "R01",
+            "R001",
+            "R10",
+            "R010",
+            "R0042",
+            "R42",
+            "D99",
+            "R99999999999999999",
+        ];
+        for (i, a) in drawn.iter().enumerate() {
+            assert_eq!(taken_key(a) >> 63, 0, "{a}");
+            for b in &drawn[i + 1..] {
+                let same_number = a[1..] == b[1..];
+                assert_eq!(taken_key(a) == taken_key(b), same_number, "{a} {b}");
+            }
+        }
+        for other in ["R", "Rx1", "R999999999999999999", "", "é1"] {
+            assert_eq!(taken_key(other) >> 63, 1, "{other}");
+        }
     }
 }

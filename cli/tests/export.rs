@@ -347,6 +347,37 @@ fn export_matches_what_was_sealed() {
     );
     assert_eq!(report["individual"]["records_below_k3"], below3);
     assert_eq!(report["individual"]["smallest_class"], sizes[0]);
+    // The pair tables' classes, from their own files: both members' quasi-identifiers.
+    for (file, section, suffixes) in [
+        ("dyad.csv", "dyad", ["A", "B"]),
+        ("pairwise.csv", "pairwise", ["A", "P"]),
+    ] {
+        let (head, table) = read_csv(&out.join(file));
+        let cols: Vec<usize> = suffixes
+            .iter()
+            .flat_map(|s| {
+                let head = &head;
+                ["q3", "q4", "q5", "q6", "q7"]
+                    .iter()
+                    .map(move |q| head.iter().position(|x| *x == format!("{q}_{s}")).unwrap())
+            })
+            .collect();
+        let mut classes: BTreeMap<Vec<String>, usize> = BTreeMap::new();
+        for r in &table {
+            *classes
+                .entry(cols.iter().map(|&i| r[i].clone()).collect())
+                .or_default() += 1;
+        }
+        let mut sizes: Vec<usize> = classes.values().copied().collect();
+        sizes.sort();
+        assert!(!table.is_empty(), "{file} has rows");
+        assert_eq!(
+            report[section]["class_sizes"],
+            serde_json::json!(sizes),
+            "{file}"
+        );
+        assert_eq!(report[section]["records"], table.len(), "{file}");
+    }
 
     // --suppress blanks the quasi-identifiers of records in classes below k.
     let sup = tmp.path().join("suppressed");

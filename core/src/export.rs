@@ -185,11 +185,11 @@ pub fn answer_cells_joined(survey: &Survey, answers: &Answers) -> String {
 /// Calls `emit` with each cell of [`answer_fields`] in order: its integer, or `None` for a
 /// blank cell.
 fn each_cell(survey: &Survey, answers: &Answers, mut emit: impl FnMut(Option<i64>)) {
-    for q in survey.questions() {
+    let slots = survey.lay_out(answers);
+    for (q, &a) in survey.questions().zip(&slots.answer) {
         if !q.kind.in_answers() || q.kind.is_text() {
             continue;
         }
-        let a = answers.get(&q.id);
         match &q.kind {
             Kind::Single { options } => emit(
                 a.and_then(Answer::as_text)
@@ -213,18 +213,20 @@ fn each_cell(survey: &Survey, answers: &Answers, mut emit: impl FnMut(Option<i64
 /// without building the table.
 pub fn free_text_rows(survey: &Survey, p: &Respondent<'_>, mut emit: impl FnMut([&str; 6])) {
     let side = side_label(p.side);
-    for q in survey.questions() {
-        let number = q.number.to_string();
-        let mut push = |key: &str| {
-            if let Some(Answer::Text(t)) = p.answers.get(key) {
-                emit([&p.pair_id, &p.person_id, side, key, &number, &redact(t)]);
+    let slots = survey.lay_out(p.answers);
+    let labels = &survey.index().labels;
+    for (i, q) in survey.questions().enumerate() {
+        let (number, other_key) = &labels[i];
+        let mut push = |key: &str, a: Option<&Answer>| {
+            if let Some(Answer::Text(t)) = a {
+                emit([&p.pair_id, &p.person_id, side, key, number, &redact(t)]);
             }
         };
         if q.kind.is_text() {
-            push(&q.id);
+            push(&q.id, slots.answer[i]);
         }
-        if let Some(k) = q.other_key() {
-            push(&k);
+        if let Some(k) = other_key {
+            push(k, slots.other[i]);
         }
     }
 }
@@ -473,5 +475,102 @@ pub fn free_text(survey: &Survey, people: &[Respondent<'_>]) -> Table {
         name: "free_text".into(),
         fields,
         rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::{walk, Source, SplitMix64, Style};
+
+    /// Cells and free-text rows as they were read before [`Survey::lay_out`]: a map lookup
+    /// for every key.
+    fn reference(survey: &Survey, answers: &Answers) -> (Vec<Option<i64>>, Vec<[String; 3]>) {
+        let mut cells = Vec::new();
+        let mut text = Vec::new();
+        for q in survey.questions() {
+            if q.kind.in_answers() && !q.kind.is_text() {
+                let a = answers.get(&q.id);
+                match &q.kind {
+                    Kind::Single { options } => cells.push(
+                        a.and_then(Answer::as_text)
+                            .and_then(|id| options.iter().position(|o| o.id == id))
+                            .map(|i| i as i64 + 1),
+                    ),
+                    Kind::Multiple { options } => {
+                        let sel = a.and_then(Answer::as_list);
+                        for o in options {
+                            cells.push(sel.map(|s| i64::from(s.contains(&o.id))));
+                        }
+                    }
+                    Kind::Rating { .. } => cells.push(a.and_then(Answer::as_int)),
+                    _ => {}
+                }
+            }
+            let keys = [q.kind.is_text().then(|| q.id.clone()), q.other_key()];
+            for key in keys.into_iter().flatten() {
+                if let Some(Answer::Text(t)) = answers.get(&key) {
+                    text.push([key, q.number.to_string(), redact(t)]);
+                }
+            }
+        }
+        (cells, text)
+    }
+
+    /// Laid out in one merge, answers give the cells and free-text rows that looking each
+    /// key up gives: random walks, then damaged (keys removed, moved to other questions,
+    /// unknown keys, stray "Other" texts, wrong shapes).
+    #[test]
+    fn laid_out_answers_export_as_looked_up_ones() {
+        let survey = crate::check::from_toml(crate::PLP_SURVEY_TOML).expect("built-in survey");
+        let ids: Vec<String> = survey.questions().map(|q| q.id.clone()).collect();
+        let mut rng = SplitMix64(11);
+        let (mut rows, mut cells_seen) = (0, 0);
+        for round in 0..2000u64 {
+            let mut answers = walk(&survey, &mut rng, &Style::default(), &Answers::new());
+            for _ in 0..rng.below(5) {
+                let id = ids[rng.below(ids.len() as u64) as usize].clone();
+                match rng.below(4) {
+                    0 => {
+                        answers.remove(&id);
+                    }
+                    1 => {
+                        answers.insert(
+                            format!("{id}_other"),
+                            Answer::Text(format!("call 0115 969 {round}")),
+                        );
+                    }
+                    2 => {
+                        answers.insert(format!("{id}x"), Answer::Int(3));
+                    }
+                    _ => {
+                        answers.insert(id, Answer::Text("yes".into()));
+                    }
+                }
+            }
+            let mut cells = Vec::new();
+            each_cell(&survey, &answers, |c| cells.push(c));
+            let mut text = Vec::new();
+            let p = Respondent {
+                pair_id: "D1".into(),
+                person_id: "R1".into(),
+                side: Side::A,
+                pair_status: "complete",
+                answers: &answers,
+            };
+            free_text_rows(&survey, &p, |f| {
+                assert_eq!(&f[..3], ["D1", "R1", "A"]);
+                text.push([f[3].to_string(), f[4].to_string(), f[5].to_string()]);
+            });
+            let (ref_cells, ref_text) = reference(&survey, &answers);
+            assert_eq!(cells, ref_cells, "round {round}: {answers:?}");
+            assert_eq!(text, ref_text, "round {round}: {answers:?}");
+            rows += text.len();
+            cells_seen += cells.iter().filter(|c| c.is_some()).count();
+        }
+        assert!(
+            rows > 2000 && cells_seen > 20_000,
+            "{rows} rows, {cells_seen} cells"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! directions of serde. Structural checks live in [`crate::check`]; this module only
 //! describes and looks up.
 
+use crate::answers::{Answer, Answers};
 use serde::{Deserialize, Serialize};
 
 /// A whole survey definition.
@@ -63,6 +64,19 @@ pub(crate) struct Index {
     pub position: std::collections::HashMap<String, usize>,
     /// Number of questions.
     pub questions: usize,
+    /// By question position: the question's number as text, and the key of its "Other"
+    /// text when it has one (what an export writes for every respondent).
+    pub labels: Vec<(String, Option<String>)>,
+}
+
+/// A respondent's answers laid out by question position (see [`Survey::lay_out`]).
+pub(crate) struct Slots<'a> {
+    /// The answer to each question.
+    pub answer: Vec<Option<&'a Answer>>,
+    /// The "Other" text of each question.
+    pub other: Vec<Option<&'a Answer>>,
+    /// Keys the survey does not know, in order.
+    pub unknown: Vec<&'a String>,
 }
 
 impl Index {
@@ -71,11 +85,13 @@ impl Index {
         let mut keys = Vec::new();
         let mut position = std::collections::HashMap::new();
         let mut questions = 0;
+        let mut labels = Vec::new();
         for (i, q) in survey.questions().enumerate() {
             keys.push((q.id.clone(), i, false));
             if let Some(k) = q.other_key() {
                 keys.push((k, i, true));
             }
+            labels.push((q.number.to_string(), q.other_key()));
             position.entry(q.id.clone()).or_insert(i);
             questions = i + 1;
         }
@@ -87,6 +103,7 @@ impl Index {
             keys,
             position,
             questions,
+            labels,
         }
     }
 }
@@ -571,6 +588,36 @@ impl Survey {
     /// The survey's lookups (built on first use).
     pub(crate) fn index(&self) -> &Index {
         self.derived.0.get_or_init(|| Index::build(self))
+    }
+
+    /// Lays `answers` out by question position in one merge of two sorted key lists (the
+    /// answers' and [`Index::keys`]), so that no key is looked up in the map: what
+    /// validating and exporting a million responses do for each.
+    pub(crate) fn lay_out<'a>(&self, answers: &'a Answers) -> Slots<'a> {
+        let index = self.index();
+        let mut slots = Slots {
+            answer: vec![None; index.questions],
+            other: vec![None; index.questions],
+            unknown: Vec::new(),
+        };
+        let mut keys = index.keys.iter().peekable();
+        for (key, a) in answers {
+            while keys.next_if(|(k, ..)| k.as_str() < key.as_str()).is_some() {}
+            let mut known = false;
+            // Every entry with this key (a question id could equal another's "Other" key).
+            while let Some((_, i, is_other)) = keys.next_if(|(k, ..)| k == key) {
+                known = true;
+                if *is_other {
+                    slots.other[*i] = Some(a);
+                } else {
+                    slots.answer[*i] = Some(a);
+                }
+            }
+            if !known {
+                slots.unknown.push(key);
+            }
+        }
+        slots
     }
 
     /// All questions in the order asked.

@@ -79,19 +79,11 @@ pub fn validate_response(survey: &Survey, code: &str, answers: &Answers) -> Resu
 /// (the answers' keys and the survey's), so no key is looked up twice and unknown keys
 /// fall out of the same pass.
 pub fn answer_problems(survey: &Survey, answers: &Answers) -> Vec<Problem> {
-    let index = survey.index();
-    let mut slot: Vec<Option<&Answer>> = vec![None; index.questions];
-    let mut other: Vec<Option<&Answer>> = vec![None; index.questions];
-    let mut unknown = Vec::new();
-    let mut keys = index.keys.iter().peekable();
-    for (key, a) in answers {
-        while keys.next_if(|(k, ..)| k.as_str() < key.as_str()).is_some() {}
-        match keys.next_if(|(k, ..)| k == key) {
-            Some((_, i, false)) => slot[*i] = Some(a),
-            Some((_, i, true)) => other[*i] = Some(a),
-            None => unknown.push(key),
-        }
-    }
+    let crate::survey::Slots {
+        answer: slot,
+        other,
+        unknown,
+    } = survey.lay_out(answers);
     let visible = visible_mask_slots(survey, &slot);
     let mut problems = Vec::new();
     let mut push = |q: &Question, key: &str, reason: String| {

@@ -314,7 +314,7 @@ fn class_ids<'a, const P: usize, const W: usize>(
 
 /// Where a column of a row comes from: a prefix field, or an answer cell of the row's first
 /// or second respondent.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum At {
     Prefix(usize),
     Cell(usize, usize),
@@ -326,6 +326,69 @@ fn at(col: usize, prefix: usize, n_cells: usize) -> At {
     } else {
         let c = col - prefix;
         At::Cell(c / n_cells.max(1), c % n_cells.max(1))
+    }
+}
+
+/// The positions, among a respondent's answer cells, of the quasi-identifiers, when every
+/// quasi-identifier column of the three tables is an answer cell and the pair tables repeat
+/// the individual table's columns for each member, in the same order. Then a row's tuple is
+/// its members' tuples side by side, and classes can be counted from one number per
+/// respondent ([`PersonClasses`]) instead of from every row's cells. `None` otherwise (the
+/// general way, [`class_ids`], is used).
+fn person_qi_cells(
+    ind: &[usize],
+    dyad: &[usize],
+    pw: &[usize],
+    n_cells: usize,
+) -> Option<Vec<usize>> {
+    let cells = ind
+        .iter()
+        .map(|&c| match at(c, 4, n_cells) {
+            At::Cell(0, j) => Some(j),
+            _ => None,
+        })
+        .collect::<Option<Vec<usize>>>()?;
+    let side_by_side = |cols: &[usize], prefix: usize| {
+        let expected = (0..2).flat_map(|m| cells.iter().map(move |&j| At::Cell(m, j)));
+        cols.len() == 2 * cells.len()
+            && cols
+                .iter()
+                .zip(expected)
+                .all(|(&c, e)| at(c, prefix, n_cells) == e)
+    };
+    (side_by_side(dyad, 4) && side_by_side(pw, 5)).then_some(cells)
+}
+
+/// Each respondent's quasi-identifier tuple as a class number (see [`person_qi_cells`]).
+struct PersonClasses {
+    ids: HashMap<Box<str>, u32>,
+    of: Vec<u32>,
+}
+
+impl PersonClasses {
+    /// The tuple of a respondent's joined cells, as one string (cells never hold commas).
+    fn key(cells: &str, positions: &[usize]) -> Box<str> {
+        let all: Vec<&str> = cells.split(',').collect();
+        let picked: Vec<&str> = positions
+            .iter()
+            .map(|&j| all.get(j).copied().unwrap_or(""))
+            .collect();
+        picked.join(",").into_boxed_str()
+    }
+
+    fn push(&mut self, key: Box<str>) {
+        let n = self.ids.len() as u32;
+        self.of.push(*self.ids.entry(key).or_insert(n));
+    }
+
+    /// Class numbers of rows holding the respondents `rows` (one or two each).
+    fn rows<const W: usize>(&self, rows: impl Iterator<Item = [usize; W]>) -> Vec<usize> {
+        let mut classes: HashMap<[u32; W], usize> = HashMap::new();
+        rows.map(|who| {
+            let n = classes.len();
+            *classes.entry(who.map(|w| self.of[w])).or_insert(n)
+        })
+        .collect()
     }
 }
 
@@ -353,7 +416,13 @@ fn write_files(
     }
     let people = &roster.people;
 
-    // Answers, once, in person order: free text written as it comes, cells kept.
+    // Answers, once, in person order: free text written as it comes, cells kept (and, when
+    // it can be, each respondent's quasi-identifier class).
+    let qi_cells = person_qi_cells(&ind_cols, &dyad_cols, &pw_cols, n_cells);
+    let mut classes = PersonClasses {
+        ids: HashMap::new(),
+        of: Vec::with_capacity(if qi_cells.is_some() { people.len() } else { 0 }),
+    };
     let mut ft = Out::create(tmp, format!("{}.csv", free_text.name))?;
     ft.write(&csv_header(&free_text))?;
     let mut cells: Vec<Box<str>> = Vec::with_capacity(people.len());
@@ -364,8 +433,13 @@ fn write_files(
         |members: &[Member], answers| {
             let mut text = Vec::new();
             let mut out = Vec::with_capacity(members.len());
+            let mut keys = Vec::new();
             for (m, a) in members.iter().zip(&answers) {
-                out.push(export::answer_cells_joined(survey, a).into_boxed_str());
+                let joined = export::answer_cells_joined(survey, a).into_boxed_str();
+                if let Some(positions) = &qi_cells {
+                    keys.push(PersonClasses::key(&joined, positions));
+                }
+                out.push(joined);
                 let r = Respondent {
                     pair_id: m.pair_id.clone(),
                     person_id: m.person_id.clone(),
@@ -377,10 +451,13 @@ fn write_files(
                     write_row(&mut text, &fields, &[], 0, &[]);
                 });
             }
-            Ok((out, text))
+            Ok((out, text, keys))
         },
-        |_, (c, text)| {
+        |_, (c, text, keys)| {
             cells.extend(c);
+            for k in keys {
+                classes.push(k);
+            }
             ft.write(&text)
         },
     )?;
@@ -413,19 +490,31 @@ fn write_files(
     };
 
     // Quasi-identifier classes, measured before suppression (they are why it is needed).
-    let ind_ids = class_ids((0..people.len()).map(ind_row), &ind_cols, &cells, n_cells);
-    let dyad_ids = class_ids(
-        roster.pairs.iter().map(dyad_row),
-        &dyad_cols,
-        &cells,
-        n_cells,
-    );
-    let pw_ids = class_ids(
-        roster.pairs.iter().flat_map(pw_rows),
-        &pw_cols,
-        &cells,
-        n_cells,
-    );
+    let (ind_ids, dyad_ids, pw_ids) = if qi_cells.is_some() {
+        let pw = |d: &dataset::Pair| [[d.a, d.b], [d.b, d.a]];
+        (
+            classes.rows((0..people.len()).map(|i| [i])),
+            classes.rows(roster.pairs.iter().map(|d| [d.a, d.b])),
+            classes.rows(roster.pairs.iter().flat_map(pw)),
+        )
+    } else {
+        (
+            class_ids((0..people.len()).map(ind_row), &ind_cols, &cells, n_cells),
+            class_ids(
+                roster.pairs.iter().map(dyad_row),
+                &dyad_cols,
+                &cells,
+                n_cells,
+            ),
+            class_ids(
+                roster.pairs.iter().flat_map(pw_rows),
+                &pw_cols,
+                &cells,
+                n_cells,
+            ),
+        )
+    };
+    drop(classes);
     let (ind_assessment, ind_sizes) = disclosure::assess_classes(&ind_ids);
     let (dyad_assessment, dyad_sizes) = disclosure::assess_classes(&dyad_ids);
     let (pw_assessment, pw_sizes) = disclosure::assess_classes(&pw_ids);
@@ -481,31 +570,66 @@ fn write_files(
     assert_eq!(ind_sizes.len(), people.len());
     assert_eq!(dyad_sizes.len(), roster.pairs.len());
     assert_eq!(pw_sizes.len(), 2 * roster.pairs.len());
-    let mut files = Vec::new();
-    let mut line = Vec::with_capacity(4096);
-    let mut o = Out::create(tmp, format!("{}.csv", individual.name))?;
-    o.write(&csv_header(&individual))?;
-    for (i, &size) in ind_sizes.iter().enumerate() {
-        let (pre, who) = ind_row(i);
-        row(&mut line, &pre, &who, &ind_cols, size);
-        o.write(&line)?;
-    }
-    files.push(o.finish()?);
-    let mut o = Out::create(tmp, format!("{}.csv", dyad.name))?;
-    o.write(&csv_header(&dyad))?;
-    for (d, &size) in roster.pairs.iter().zip(&dyad_sizes) {
-        let (pre, who) = dyad_row(d);
-        row(&mut line, &pre, &who, &dyad_cols, size);
-        o.write(&line)?;
-    }
-    files.push(o.finish()?);
-    let mut o = Out::create(tmp, format!("{}.csv", pairwise.name))?;
-    o.write(&csv_header(&pairwise))?;
-    for ((pre, who), &size) in roster.pairs.iter().flat_map(pw_rows).zip(&pw_sizes) {
-        row(&mut line, &pre, &who, &pw_cols, size);
-        o.write(&line)?;
-    }
-    files.push(o.finish()?);
+    // The three tables and the linkage report are independent: written side by side.
+    let table =
+        |name: &str, header: &[u8], write_rows: &(dyn Fn(&mut Out) -> Result<()> + Sync)| {
+            let mut o = Out::create(tmp, format!("{name}.csv"))?;
+            o.write(header)?;
+            write_rows(&mut o)?;
+            o.finish()
+        };
+    let ind_rows = |o: &mut Out| -> Result<()> {
+        let mut line = Vec::with_capacity(4096);
+        for (i, &size) in ind_sizes.iter().enumerate() {
+            let (pre, who) = ind_row(i);
+            row(&mut line, &pre, &who, &ind_cols, size);
+            o.write(&line)?;
+        }
+        Ok(())
+    };
+    let dyad_rows = |o: &mut Out| -> Result<()> {
+        let mut line = Vec::with_capacity(4096);
+        for (d, &size) in roster.pairs.iter().zip(&dyad_sizes) {
+            let (pre, who) = dyad_row(d);
+            row(&mut line, &pre, &who, &dyad_cols, size);
+            o.write(&line)?;
+        }
+        Ok(())
+    };
+    let pw_table_rows = |o: &mut Out| -> Result<()> {
+        let mut line = Vec::with_capacity(4096);
+        for ((pre, who), &size) in roster.pairs.iter().flat_map(pw_rows).zip(&pw_sizes) {
+            row(&mut line, &pre, &who, &pw_cols, size);
+            o.write(&line)?;
+        }
+        Ok(())
+    };
+    let joined = |h: std::thread::ScopedJoinHandle<'_, Result<(String, String)>>| {
+        h.join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    };
+    let (ind_file, dyad_file, pw_file, linkage_file) = std::thread::scope(|scope| {
+        let ind = scope.spawn(|| table(&individual.name, &csv_header(&individual), &ind_rows));
+        let dy = scope.spawn(|| table(&dyad.name, &csv_header(&dyad), &dyad_rows));
+        let pw = scope.spawn(|| table(&pairwise.name, &csv_header(&pairwise), &pw_table_rows));
+        let linkage = (|| {
+            let mut o = Out::create(tmp, format!("{prefix}linkage_report.json"))?;
+            serde_json::to_writer_pretty(
+                &mut o,
+                &LinkageReport {
+                    complete_pairs: roster.count("complete"),
+                    conflicts: roster.count("conflict"),
+                    groups: Groups(&roster.groups),
+                    preview: spec.preview,
+                    singletons: roster.count("singleton"),
+                    unallocated_codes: roster.groups.iter().filter(|g| g.unallocated_code).count(),
+                },
+            )?;
+            o.finish()
+        })();
+        (joined(ind), joined(dy), joined(pw), linkage)
+    });
+    let mut files = vec![ind_file?, dyad_file?, pw_file?];
     files.push(ft);
     drop(cells);
 
@@ -543,19 +667,7 @@ fn write_files(
         o.write(&bytes)?;
         files.push(o.finish()?);
     }
-    let mut o = Out::create(tmp, format!("{prefix}linkage_report.json"))?;
-    serde_json::to_writer_pretty(
-        &mut o,
-        &LinkageReport {
-            complete_pairs: roster.count("complete"),
-            conflicts: roster.count("conflict"),
-            groups: Groups(&roster.groups),
-            preview: spec.preview,
-            singletons: roster.count("singleton"),
-            unallocated_codes: roster.groups.iter().filter(|g| g.unallocated_code).count(),
-        },
-    )?;
-    files.push(o.finish()?);
+    files.push(linkage_file?);
     let mut o = Out::create(tmp, format!("{prefix}disclosure_report.json"))?;
     o.write(&serde_json::to_vec_pretty(&report)?)?;
     files.push(o.finish()?);
@@ -604,4 +716,98 @@ fn write_dir<T>(out: &Path, fill: impl FnOnce(&Path) -> Result<T>) -> Result<T> 
             out.display()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{class_ids, person_qi_cells, PersonClasses};
+    use std::collections::HashMap;
+
+    /// Classes counted from one number per respondent equal classes counted from every
+    /// row's cells (both number classes by first appearance), for each table, on
+    /// respondents whose quasi-identifiers take few values (so classes are shared).
+    #[test]
+    fn person_classes_give_the_row_classes() {
+        let n_cells = 6;
+        let ind_cols = [4 + 1, 4 + 4];
+        let dyad_cols = [4 + 1, 4 + 4, 4 + 6 + 1, 4 + 6 + 4];
+        let pw_cols = [5 + 1, 5 + 4, 5 + 6 + 1, 5 + 6 + 4];
+        let positions =
+            person_qi_cells(&ind_cols, &dyad_cols, &pw_cols, n_cells).expect("cells alike");
+        assert_eq!(positions, vec![1, 4]);
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let cells: Vec<Box<str>> = (0..300)
+            .map(|_| {
+                (0..n_cells)
+                    .map(|_| next(3).to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+                    .into_boxed_str()
+            })
+            .collect();
+        let pairs: Vec<(usize, usize)> = (0..120)
+            .map(|i| (2 * i, 2 * i + 1 + next(2) as usize * 60))
+            .collect();
+        let mut classes = PersonClasses {
+            ids: HashMap::new(),
+            of: Vec::new(),
+        };
+        for c in &cells {
+            classes.push(PersonClasses::key(c, &positions));
+        }
+        let ind = class_ids(
+            (0..cells.len()).map(|i| (["p", "r", "A", "x"], [i])),
+            &ind_cols,
+            &cells,
+            n_cells,
+        );
+        assert_eq!(classes.rows((0..cells.len()).map(|i| [i])), ind);
+        assert!(
+            ind.iter().max().copied().unwrap_or(0) < 9,
+            "classes are shared"
+        );
+        let dyad = class_ids(
+            pairs.iter().map(|&(a, b)| (["p", "0", "a", "b"], [a, b])),
+            &dyad_cols,
+            &cells,
+            n_cells,
+        );
+        assert_eq!(classes.rows(pairs.iter().map(|&(a, b)| [a, b])), dyad);
+        let pw = class_ids(
+            pairs.iter().flat_map(|&(a, b)| {
+                [
+                    (["p", "a", "b", "1", "0"], [a, b]),
+                    (["p", "b", "a", "0", "0"], [b, a]),
+                ]
+            }),
+            &pw_cols,
+            &cells,
+            n_cells,
+        );
+        assert_eq!(
+            classes.rows(pairs.iter().flat_map(|&(a, b)| [[a, b], [b, a]])),
+            pw
+        );
+        // A member's tuple swapped or repeated is a different partition.
+        assert_ne!(classes.rows(pairs.iter().map(|&(a, _)| [a, a])), dyad);
+    }
+
+    /// A quasi-identifier outside the answer cells, or pair tables laid out otherwise, is
+    /// left to the general way.
+    #[test]
+    fn other_layouts_use_the_general_way() {
+        assert_eq!(person_qi_cells(&[2, 5], &[5, 11], &[6, 12], 6), None);
+        assert_eq!(person_qi_cells(&[5], &[5], &[6, 12], 6), None);
+        assert_eq!(
+            person_qi_cells(&[5, 8], &[8, 5, 14, 11], &[6, 9, 12, 15], 6),
+            None
+        );
+        assert_eq!(person_qi_cells(&[], &[], &[], 6), Some(vec![]));
+    }
 }
