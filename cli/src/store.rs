@@ -48,7 +48,6 @@ CREATE TABLE responses (
     envelope BLOB NOT NULL
 );
 CREATE INDEX responses_tag ON responses(tag_mac);
-CREATE INDEX responses_code ON responses(code);
 CREATE TABLE quarantine (
     id INTEGER PRIMARY KEY,
     envelope_sha256 TEXT NOT NULL UNIQUE,
@@ -99,7 +98,8 @@ CREATE TABLE audit (
 /// Added to stores after version 1 (additive: older stores gain them when opened).
 /// `open_key`: see [`OpenKeyWrap`]; `responses_roster`: counting and listing accepted
 /// responses (with what linkage needs) from an index of ~90 bytes a row, without reading
-/// every 3 KB envelope (stores made before it keep their `responses_state` index as well);
+/// every 3 KB envelope (stores made before it keep their `responses_state` index as well,
+/// and `responses_code`, which the roster index and `responses_tag` made redundant);
 /// an empty pseudonym table becomes WITHOUT ROWID.
 fn migrate(conn: &mut Connection) -> Result<()> {
     let has = |conn: &Connection, sql: &str| -> Result<bool> {

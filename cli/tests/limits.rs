@@ -237,7 +237,7 @@ fn an_over_long_line_of_an_envelope_list_is_quarantined_and_the_rest_read() {
 }
 
 #[test]
-fn a_sealed_response_with_1001_answers_is_quarantined() {
+fn a_sealed_response_with_2001_answers_is_quarantined() {
     let s = Study::new("limits-answers");
     let mut p = s.payload(1);
     for i in 0..=MAX_ANSWERS - p.answers.len() {
@@ -249,7 +249,7 @@ fn a_sealed_response_with_1001_answers_is_quarantined() {
     assert_eq!(s.count("responses"), 0);
     assert_eq!(
         s.reasons(),
-        ["malformed payload: `answers` has 1001 entries, over the limit of 1000"]
+        ["malformed payload: `answers` has 2001 entries, over the limit of 2000"]
     );
 }
 

@@ -25,7 +25,7 @@ pub const MAX_PAYLOAD_BYTES: usize = 192 * 1024;
 /// [`crate::check::MAX_QUESTIONS`] questions, each with at most one "Other" text, and many
 /// fewer in practice). Checked when parsing and when verifying, so a hostile payload cannot
 /// make validation compare tens of thousands of keys against every question.
-pub const MAX_ANSWERS: usize = 1000;
+pub const MAX_ANSWERS: usize = 2 * crate::check::MAX_QUESTIONS;
 
 /// Which survey a response answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

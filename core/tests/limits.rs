@@ -119,14 +119,14 @@ fn response_with_extra_answers(extra: usize) -> Vec<u8> {
 }
 
 #[test]
-fn a_response_with_1000_answers_parses_and_1001_are_refused() {
+fn a_response_with_2000_answers_parses_and_2001_are_refused() {
     let survey = check::from_toml(plp_core::PLP_SURVEY_TOML).expect("built-in survey");
     let base = match payload::parse(&response_with_extra_answers(0)).expect("valid") {
         Payload::Response(p) => p.answers.len(),
         Payload::Withdrawal(_) => unreachable!(),
     };
     let at = response_with_extra_answers(MAX_ANSWERS - base);
-    let Payload::Response(p) = payload::parse(&at).expect("1000 answers parse") else {
+    let Payload::Response(p) = payload::parse(&at).expect("2000 answers parse") else {
         unreachable!()
     };
     assert_eq!(p.answers.len(), MAX_ANSWERS);
@@ -138,13 +138,13 @@ fn a_response_with_1000_answers_parses_and_1001_are_refused() {
     let e = payload::parse(&over).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "malformed payload: `answers` has 1001 entries, over the limit of 1000"
+        "malformed payload: `answers` has 2001 entries, over the limit of 2000"
     );
     // verify() checks the count too, for a payload that did not come through parse().
     let mut p = p;
     p.answers.insert("y".into(), Answer::Int(1));
     let e = p.verify(&survey).unwrap_err().to_string();
-    assert!(e.contains("over the limit of 1000"), "{e}");
+    assert!(e.contains("over the limit of 2000"), "{e}");
 }
 
 #[test]

@@ -812,8 +812,10 @@ pub fn side_name(side: Side) -> &'static str {
 /// Keeps the newest response of a person (same code, side and tag) accepted and marks the
 /// others superseded. Newest is the later consent date, then the later arrival.
 fn supersede(tx: &Transaction<'_>, code: &str, side: &str, mac: &str) -> Result<u64> {
+    // By the keyed tag, nearly unique: the code-and-side index would match hundreds of rows.
     let mut stmt = tx.prepare_cached(
-        "SELECT id FROM responses WHERE code = ?1 AND side = ?2 AND tag_mac = ?3 AND state = 'accepted'
+        "SELECT id FROM responses INDEXED BY responses_tag
+         WHERE code = ?1 AND side = ?2 AND tag_mac = ?3 AND state = 'accepted'
          ORDER BY consent_date DESC, id DESC",
     )?;
     let ids: Vec<i64> = stmt
