@@ -29,8 +29,11 @@ use std::sync::{mpsc, Mutex};
 
 /// Respondents opened per chunk in [`open_answers`].
 const CHUNK: usize = 1024;
-/// SQLite page cache of the store's connection while linking (KiB); given back after.
-const ROSTER_CACHE_KIB: i64 = 48 * 1024;
+/// SQLite page cache of the store's connection while linking and writing pseudonyms (KiB);
+/// given back after. The pseudonym table's index by pseudonym is written at random places
+/// (~50 MB at a million respondents); more cache than this bought no time there and pushed
+/// the export's peak memory towards 1 GiB.
+const ROSTER_CACHE_KIB: i64 = 64 * 1024;
 /// SQLite page cache of each worker's connection reading responses (KiB).
 const READER_CACHE_KIB: i64 = 16 * 1024;
 
@@ -170,18 +173,14 @@ pub fn roster(
         "SELECT person_id, pair_id, side, survey_sha256 FROM records ORDER BY person_id"
     } else {
         // From the index alone (see `store::migrate`); put in order of arrival below.
-        "SELECT id, code, side, survey_sha256 FROM responses INDEXED BY responses_roster WHERE state = 'accepted'"
+        "SELECT id, code, side, NULL FROM responses INDEXED BY responses_roster WHERE state = 'accepted'"
     };
     {
         let mut stmt = store.conn.prepare(sql)?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            let sha = r.get_ref(3)?.as_str()?;
-            if sha != survey_sha256 {
-                bail!(
-                    "a stored response answers another survey version ({}…); this export covers one version",
-                    &sha[..16.min(sha.len())]
-                );
+            if let Some(sha) = r.get_ref(3)?.as_str_or_null()? {
+                other_version(sha, survey_sha256)?;
             }
             let source = if destroyed {
                 Source::Record(r.get(0)?)
@@ -189,6 +188,11 @@ pub fn roster(
                 Source::Response(r.get(0)?)
             };
             raw.push((r.get(1)?, side_of(r.get_ref(2)?.as_str()?), source));
+        }
+    }
+    if !destroyed {
+        if let Some(sha) = response_of_another_version(&store.conn, survey_sha256)? {
+            other_version(&sha, survey_sha256)?;
         }
     }
     // The index gives responses by code; linkage takes them in order of arrival.
@@ -305,6 +309,41 @@ pub fn roster(
         pairs,
         groups: reports,
     })
+}
+
+/// Fails when `sha`, a stored response's survey version, is not the export's.
+fn other_version(sha: &str, survey_sha256: &str) -> Result<()> {
+    if sha != survey_sha256 {
+        bail!(
+            "a stored response answers another survey version ({}…); this export covers one version",
+            &sha[..16.min(sha.len())]
+        );
+    }
+    Ok(())
+}
+
+/// The survey version of an accepted response that answers another one than
+/// `survey_sha256`, if any. Responses name only versions the store's `surveys` table holds
+/// (a foreign key), so the responses are read only when it holds another.
+fn response_of_another_version(
+    conn: &rusqlite::Connection,
+    survey_sha256: &str,
+) -> Result<Option<String>> {
+    let others: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM surveys WHERE sha256 != ?1",
+        [survey_sha256],
+        |r| r.get(0),
+    )?;
+    if others == 0 {
+        return Ok(None);
+    }
+    Ok(conn
+        .query_row(
+            "SELECT survey_sha256 FROM responses WHERE state = 'accepted' AND survey_sha256 != ?1 LIMIT 1",
+            [survey_sha256],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// Opens the answers of `people` in order, [`CHUNK`] respondents at a time on every core.
@@ -554,6 +593,54 @@ impl Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A response to another survey version stops the roster, whether or not the store
+    /// knows the export's version; responses to the export's version do not.
+    #[test]
+    fn a_response_to_another_survey_version_is_refused() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let mut store = Store::create(&dir.path().join("plp.sqlite"), "s", "k").expect("store");
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        store.add_survey(&a, "plp", "1", b"{}").expect("survey a");
+        let insert = |store: &Store, n: u8, sha: &str| {
+            store
+                .conn
+                .execute(
+                    "INSERT INTO responses(envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope)
+                     VALUES (?1, ?1, 't', '2026-01-01', 'AB', 'a', 'm', 'accepted', ?2, x'00')",
+                    rusqlite::params![format!("{n:064}"), sha],
+                )
+                .expect("a response");
+        };
+        insert(&store, 1, &a);
+        assert_eq!(
+            roster(&mut store, &a, None)
+                .expect("one version")
+                .people
+                .len(),
+            1
+        );
+        // The study's survey changed after responses came in.
+        let e = roster(&mut store, &b, None)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            e.contains("another survey version (aaaaaaaaaaaaaaaa…)"),
+            "{e}"
+        );
+        // Both versions stored, responses to both.
+        store.add_survey(&b, "plp", "2", b"{}").expect("survey b");
+        insert(&store, 2, &b);
+        let e = roster(&mut store, &a, None)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            e.contains("another survey version (bbbbbbbbbbbbbbbb…)"),
+            "{e}"
+        );
+    }
 
     /// The direct decoding gives what `Answer`'s own (untagged) decoding gives.
     #[test]

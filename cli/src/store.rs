@@ -97,9 +97,9 @@ CREATE TABLE audit (
 
 /// Added to stores after version 1 (additive: older stores gain them when opened).
 /// `open_key`: see [`OpenKeyWrap`]; `responses_roster`: counting and listing accepted
-/// responses (with what linkage needs) from an index of ~90 bytes a row, without reading
-/// every 3 KB envelope (stores made before it keep their `responses_state` index as well,
-/// and `responses_code`, which the roster index and `responses_tag` made redundant);
+/// responses (with what linkage needs) from the index alone, without reading every 3 KB
+/// envelope; it replaces `responses_state` and `responses_code` (which `responses_tag`
+/// and it made redundant: fewer indexes to keep up at ingest), which older stores lose;
 /// an empty pseudonym table becomes WITHOUT ROWID.
 fn migrate(conn: &mut Connection) -> Result<()> {
     let has = |conn: &Connection, sql: &str| -> Result<bool> {
@@ -108,11 +108,17 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     let column = "SELECT COUNT(*) FROM pragma_table_info('responses') WHERE name = 'open_key'";
     let index =
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'responses_roster'";
+    let redundant = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' \
+        AND name IN ('responses_state', 'responses_code')";
     // The rowid form of the pseudonym table, still empty: nothing to keep, so it takes the
     // schema's WITHOUT ROWID form.
     let rowid_pseudonyms = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'pseudonyms' \
         AND sql NOT LIKE '%WITHOUT ROWID%' AND NOT EXISTS (SELECT 1 FROM pseudonyms)";
-    if has(conn, column)? && has(conn, index)? && !has(conn, rowid_pseudonyms)? {
+    if has(conn, column)?
+        && has(conn, index)?
+        && !has(conn, redundant)?
+        && !has(conn, rowid_pseudonyms)?
+    {
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -120,6 +126,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tx.execute_batch("ALTER TABLE responses ADD COLUMN open_key BLOB")?;
     }
     tx.execute_batch(ROSTER_INDEX)?;
+    tx.execute_batch("DROP INDEX IF EXISTS responses_state; DROP INDEX IF EXISTS responses_code")?;
     if has(&tx, rowid_pseudonyms)? {
         let start = SCHEMA
             .find("CREATE TABLE pseudonyms")
@@ -131,9 +138,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-/// Accepted responses with their pair code, side and survey version, in the index alone.
+/// Accepted responses with their pair code and side, in an index of ~20 bytes a row.
 const ROSTER_INDEX: &str = "CREATE INDEX IF NOT EXISTS responses_roster \
-    ON responses(state, code, side, survey_sha256)";
+    ON responses(state, code, side)";
 
 /// The key that encrypts each response's `open_key`: HMAC-SHA256(private key,
 /// "plp-store-open-key/1"), used with AES-256-GCM, a random 96-bit nonce per row, and the
@@ -527,6 +534,34 @@ mod migrate_tests {
                 |r| r.get(0),
             )
             .expect("the table")
+    }
+
+    fn indexes(store: &Store) -> Vec<String> {
+        let mut stmt = store
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'responses' AND sql IS NOT NULL ORDER BY name")
+            .expect("query");
+        let names = stmt.query_map([], |r| r.get(0)).expect("rows");
+        names.collect::<Result<_, _>>().expect("names")
+    }
+
+    /// A store made before the roster index gains it when opened, and loses the two
+    /// indexes it replaces; a new store has it from the start.
+    #[test]
+    fn older_stores_gain_the_roster_index() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join("plp.sqlite");
+        let store = Store::create(&path, "s", "k").expect("created");
+        assert_eq!(indexes(&store), ["responses_roster", "responses_tag"]);
+        store
+            .conn
+            .execute_batch(
+                "DROP INDEX responses_roster; CREATE INDEX responses_state ON responses(state); CREATE INDEX responses_code ON responses(code);",
+            )
+            .expect("the older form");
+        drop(store);
+        let store = Store::open(&path, "s", "k").expect("opened");
+        assert_eq!(indexes(&store), ["responses_roster", "responses_tag"]);
     }
 
     /// New stores keep pseudonyms WITHOUT ROWID; an older store's rowid table takes that

@@ -196,7 +196,9 @@ pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
     let tx = store.tx()?;
     let rows: Vec<(i64, String, String, Vec<u8>, String)> = {
         let mut stmt = tx.prepare(
-            "SELECT id, code, side, envelope, survey_sha256 FROM responses WHERE state = 'accepted' ORDER BY id",
+            // In arrival order, straight from the table (the roster index would order by code
+            // and leave every envelope to sort).
+            "SELECT id, code, side, envelope, survey_sha256 FROM responses NOT INDEXED WHERE state = 'accepted' ORDER BY id",
         )?;
         let r = stmt.query_map([], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
