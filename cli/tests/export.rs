@@ -34,6 +34,19 @@ fn ok(out: Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The sizes of the classes of rows equal on the columns `cols`, smallest first.
+fn class_sizes(rows: &[Vec<String>], cols: &[usize]) -> Vec<usize> {
+    let mut classes: BTreeMap<Vec<&str>, usize> = BTreeMap::new();
+    for r in rows {
+        *classes
+            .entry(cols.iter().map(|&i| r[i].as_str()).collect())
+            .or_default() += 1;
+    }
+    let mut sizes: Vec<usize> = classes.into_values().collect();
+    sizes.sort();
+    sizes
+}
+
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut r = csv::Reader::from_path(path).unwrap();
     let header = r.headers().unwrap().iter().map(String::from).collect();
@@ -332,15 +345,8 @@ fn export_matches_what_was_sealed() {
         .iter()
         .map(|q| h.iter().position(|x| x == q).unwrap())
         .collect();
-    let mut classes: BTreeMap<Vec<String>, usize> = BTreeMap::new();
-    for r in &rows {
-        *classes
-            .entry(qi.iter().map(|&i| r[i].clone()).collect())
-            .or_default() += 1;
-    }
-    let mut sizes: Vec<usize> = classes.values().copied().collect();
-    sizes.sort();
-    let below3: usize = classes.values().filter(|&&n| n < 3).sum();
+    let sizes = class_sizes(&rows, &qi);
+    let below3: usize = sizes.iter().filter(|&&n| n < 3).sum();
     assert_eq!(
         report["individual"]["class_sizes"],
         serde_json::json!(sizes)
@@ -362,14 +368,7 @@ fn export_matches_what_was_sealed() {
                     .map(move |q| head.iter().position(|x| *x == format!("{q}_{s}")).unwrap())
             })
             .collect();
-        let mut classes: BTreeMap<Vec<String>, usize> = BTreeMap::new();
-        for r in &table {
-            *classes
-                .entry(cols.iter().map(|&i| r[i].clone()).collect())
-                .or_default() += 1;
-        }
-        let mut sizes: Vec<usize> = classes.values().copied().collect();
-        sizes.sort();
+        let sizes = class_sizes(&table, &cols);
         assert!(!table.is_empty(), "{file} has rows");
         assert_eq!(
             report[section]["class_sizes"],
