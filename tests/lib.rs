@@ -127,6 +127,20 @@ impl Output {
         self
     }
 
+    /// [`fails_with`](Self::fails_with) one needle, which must also appear as written
+    /// (case-sensitive); returns self.
+    #[track_caller]
+    pub fn fails_with_verbatim(self, needle: &str) -> Self {
+        let out = self.fails_with(&[needle]);
+        assert!(
+            out.stderr.contains(needle),
+            "`plp {}`: stderr does not contain {needle:?} as written:\n{}",
+            out.args.join(" "),
+            out.stderr
+        );
+        out
+    }
+
     /// Asserts exit status 1 and that stderr mentions every needle (case-insensitive); for
     /// errors that list several problems on several lines.
     #[track_caller]
@@ -397,11 +411,7 @@ impl TestStudy {
             None,
         )
         .ok();
-        let published = PublishedStudy::load(
-            &std::fs::read(site.join("study.json")).expect("study.json published"),
-            &std::fs::read(site.join("survey.json")).expect("survey.json published"),
-        )
-        .expect("the published study loads as the browser loads it");
+        let published = load_published(&site);
         TestStudy {
             tmp,
             dir,
@@ -509,27 +519,12 @@ impl TestStudy {
     /// The payload the browser builds from these answers (the respondent's own are not
     /// walked: for many respondents, reuse a few walks).
     pub fn payload_with(&self, r: &Respondent, answers: &Answers) -> ResponsePayload {
-        ResponseDraft {
-            study_id: &self.published.config.study_id,
-            survey: self.survey(),
-            survey_sha256: self.survey_sha256(),
-            code: &r.code,
-            word: &r.word,
-            answers,
-            date: &r.date,
-            submission_id: random::<16>(),
-        }
-        .build()
-        .expect("the browser builds a valid payload")
+        payload_for(&self.published, r, answers)
     }
 
     /// Seals plaintext to the published key for `study_id`, as the browser does.
     pub fn seal_for(&self, study_id: &str, plaintext: &[u8]) -> Vec<u8> {
-        self.published
-            .public_key
-            .seal(study_id, plaintext, random::<32>())
-            .expect("sealing works")
-            .to_json()
+        seal_to(&self.published, study_id, plaintext)
     }
 
     /// Seals plaintext to the published key for this study.
@@ -588,6 +583,91 @@ impl TestStudy {
             })
             .collect()
     }
+}
+
+/// The study `plp publish` wrote to `site`, loaded as the respondent app loads it.
+pub fn load_published(site: &Path) -> LoadedStudy {
+    PublishedStudy::load(
+        &std::fs::read(site.join("study.json")).expect("study.json published"),
+        &std::fs::read(site.join("survey.json")).expect("survey.json published"),
+    )
+    .expect("the published study loads as the browser loads it")
+}
+
+/// The payload the browser builds from these answers for a published study (normalised,
+/// pruned, validated), with a fresh random submission id.
+pub fn payload_for(study: &LoadedStudy, r: &Respondent, answers: &Answers) -> ResponsePayload {
+    ResponseDraft {
+        study_id: &study.config.study_id,
+        survey: &study.survey,
+        survey_sha256: &study.config.survey_sha256,
+        code: &r.code,
+        word: &r.word,
+        answers,
+        date: &r.date,
+        submission_id: random::<16>(),
+    }
+    .build()
+    .expect("the browser builds a valid payload")
+}
+
+/// Seals plaintext to a published study's key for `study_id`, as the browser does (fresh
+/// ephemeral randomness).
+pub fn seal_to(study: &LoadedStudy, study_id: &str, plaintext: &[u8]) -> Vec<u8> {
+    study
+        .public_key
+        .seal(study_id, plaintext, random::<32>())
+        .expect("sealing works")
+        .to_json()
+}
+
+/// Opens a study key file (`evaluator.key`, format `plp-key/1`) independently of the CLI's
+/// `keyfile.rs`: Argon2id of the passphrase with the file's parameters, then AES-256-GCM
+/// with `"plp-key/1" 0x00 key_id` as associated data. Returns (key-file key, private key).
+pub fn open_key_file(path: &Path, passphrase: &str) -> ([u8; 32], [u8; 32]) {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use aes_gcm::{Aes256Gcm, Nonce};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let v: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(path).unwrap_or_else(|e| panic!("key file {}: {e}", path.display())),
+    )
+    .expect("key file JSON");
+    let s = |p: &str| v.pointer(p).and_then(|x| x.as_str()).expect(p).to_string();
+    let n = |p: &str| v.pointer(p).and_then(|x| x.as_u64()).expect(p) as u32;
+    assert_eq!(s("/format"), "plp-key/1");
+    assert_eq!(s("/kdf/algorithm"), "argon2id");
+    let params = argon2::Params::new(
+        n("/kdf/m_cost_kib"),
+        n("/kdf/t_cost"),
+        n("/kdf/p_cost"),
+        Some(32),
+    )
+    .expect("Argon2 parameters");
+    let mut kek = [0u8; 32];
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password_into(
+            passphrase.as_bytes(),
+            &URL_SAFE_NO_PAD.decode(s("/kdf/salt")).expect("salt"),
+            &mut kek,
+        )
+        .expect("Argon2id");
+    let nonce = URL_SAFE_NO_PAD.decode(s("/nonce")).expect("nonce");
+    let ct = URL_SAFE_NO_PAD
+        .decode(s("/ciphertext"))
+        .expect("ciphertext");
+    let aad = format!("plp-key/1\0{}", s("/key_id"));
+    let secret = Aes256Gcm::new_from_slice(&kek)
+        .expect("key")
+        .decrypt(
+            &Nonce::try_from(&nonce[..]).expect("12 bytes"),
+            Payload {
+                msg: &ct,
+                aad: aad.as_bytes(),
+            },
+        )
+        .expect("the key file opens with the passphrase");
+    (kek, secret.try_into().expect("32 bytes"))
 }
 
 /// Opens a store read-only, waiting for a writer rather than failing.

@@ -373,44 +373,12 @@ fn make_study(dir: &Path) -> LoadedStudy {
     PublishedStudy::load(&study_json, &survey_json).expect("the published study loads")
 }
 
-/// The study's private key, from `evaluator.key` as `plp` writes it: Argon2id of the
-/// passphrase, then AES-256-GCM with `"plp-key/1" 0x00 key_id` as associated data. Checked
-/// against the published public key, so a change of format fails here, loudly.
+/// The study's private key, from `evaluator.key` as `plp` writes it (opened by
+/// `plp_tests::open_key_file`). Checked against the published public key, so a change of
+/// format fails here, loudly.
 fn unlock_key(dir: &Path, study: &LoadedStudy) -> KeyPair {
-    use aes_gcm::aead::{Aead, KeyInit, Payload as AeadPayload};
-    use aes_gcm::{Aes256Gcm, Key, Nonce};
-    use plp_core::envelope::b64_decode;
-    let file: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("evaluator.key")).expect("key file"))
-            .expect("key file JSON");
-    let kdf = &file["kdf"];
-    let num = |v: &serde_json::Value| v.as_u64().expect("a number") as u32;
-    let params = argon2::Params::new(
-        num(&kdf["m_cost_kib"]),
-        num(&kdf["t_cost"]),
-        num(&kdf["p_cost"]),
-        Some(32),
-    )
-    .expect("Argon2 parameters");
-    let salt = b64_decode("salt", kdf["salt"].as_str().expect("salt")).expect("salt");
-    let mut kek = [0u8; 32];
-    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
-        .hash_password_into(PASSPHRASE.as_bytes(), &salt, &mut kek)
-        .expect("Argon2id");
-    let key_id = file["key_id"].as_str().expect("key id");
-    let nonce = b64_decode("nonce", file["nonce"].as_str().expect("nonce")).expect("nonce");
-    let ct = b64_decode("ct", file["ciphertext"].as_str().expect("ct")).expect("ct");
-    let aad = format!("plp-key/1\0{key_id}");
-    let secret = Aes256Gcm::new(&Key::<Aes256Gcm>::from(kek))
-        .decrypt(
-            &Nonce::try_from(&nonce[..]).expect("12 bytes"),
-            AeadPayload {
-                msg: &ct,
-                aad: aad.as_bytes(),
-            },
-        )
-        .expect("the key file opens with the bench passphrase");
-    let key = KeyPair::from_secret(secret.try_into().expect("32 bytes")).expect("a key");
+    let (_, secret) = plp_tests::open_key_file(&dir.join("evaluator.key"), PASSPHRASE);
+    let key = KeyPair::from_secret(secret).expect("a key");
     assert_eq!(
         key.public(),
         &study.public_key,

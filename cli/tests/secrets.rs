@@ -4,93 +4,31 @@
 //! the passphrase, the private key, the passphrase-derived key-file key and the store's tag
 //! key, raw and as hex and base64, and for the memorable words respondents chose.
 //!
-//! The private key is recovered in the test itself from `evaluator.key`, with the scheme of
-//! `cli/src/keyfile.rs` (Argon2id, then AES-256-GCM with the format and key id as AAD), so
-//! the test also proves the key file opens with a second, independent implementation.
+//! The private key is recovered from `evaluator.key` by `plp_tests::open_key_file`, with the
+//! scheme of `cli/src/keyfile.rs` (Argon2id, then AES-256-GCM with the format and key id as
+//! AAD), so the test also proves the key file opens with a second, independent implementation.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use hmac::Mac;
-use plp_core::answers::{Answer, Answers};
-use plp_core::payload::{ResponseDraft, WithdrawalPayload};
-use plp_core::published::{LoadedStudy, PublishedStudy};
-use plp_core::sample::{walk, SplitMix64, Style};
+use plp_core::payload::WithdrawalPayload;
+use plp_core::published::LoadedStudy;
+use plp_tests::{contains_bytes, open_key_file, plp, random, Output, Respondent};
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
 
 const PASSPHRASE: &str = "correct horse battery staple 4711";
 const WRONG_PASSPHRASE: &str = "correct horse battery staple 4712";
 const SHORT_PASSPHRASE: &str = "short-pw1";
 
-/// One run of `plp`.
-struct Run {
-    args: String,
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn ok(self) -> Self {
-        assert_eq!(
-            self.code, 0,
-            "`plp {}` failed:\n{}\n{}",
-            self.args, self.stdout, self.stderr
-        );
-        self
-    }
-
-    #[track_caller]
-    fn fails_with(self, needle: &str) -> Self {
-        assert_eq!(
-            self.code, 1,
-            "`plp {}` should fail:\n{}\n{}",
-            self.args, self.stdout, self.stderr
-        );
-        assert!(
-            self.stderr.contains(needle),
-            "`plp {}`: expected `{needle}` in:\n{}",
-            self.args,
-            self.stderr
-        );
-        self
-    }
-}
-
-fn plp(args: &[&OsStr], pass: Option<&str>) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_plp"));
-    cmd.args(args)
-        .env_remove("PLP_PASSPHRASE")
-        .env("RUST_BACKTRACE", "1")
-        .stdin(std::process::Stdio::null());
-    if let Some(p) = pass {
-        cmd.env("PLP_PASSPHRASE", p);
-    }
-    let out = cmd.output().expect("plp runs");
-    Run {
-        args: args
-            .iter()
-            .map(|a| a.to_string_lossy())
-            .collect::<Vec<_>>()
-            .join(" "),
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 /// `plp --study DIR ARGS...`
-fn in_study(dir: &Path, args: &[&str], pass: Option<&str>) -> Run {
+fn in_study(dir: &Path, args: &[&str], pass: Option<&str>) -> Output {
     let mut all: Vec<&OsStr> = vec!["--study".as_ref(), dir.as_os_str()];
     all.extend(args.iter().map(|a| OsStr::new(*a)));
     plp(&all, pass)
 }
 
-fn init(dir: &Path, study_id: &str, pass: &str) -> Run {
+fn init(dir: &Path, study_id: &str, pass: &str) -> Output {
     plp(
         &[
             "init".as_ref(),
@@ -106,85 +44,18 @@ fn init(dir: &Path, study_id: &str, pass: &str) -> Run {
     )
 }
 
-fn random<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    getrandom::fill(&mut b).expect("randomness");
-    b
-}
-
-/// The published study, loaded as the browser loads it.
-fn load(site: &Path) -> LoadedStudy {
-    let study = std::fs::read(site.join("study.json")).expect("study.json");
-    let survey = std::fs::read(site.join("survey.json")).expect("survey.json");
-    PublishedStudy::load(&study, &survey).expect("the published study loads")
+/// Seals plaintext to the published study, as the respondent's browser does.
+fn seal(l: &LoadedStudy, plaintext: &[u8]) -> Vec<u8> {
+    plp_tests::seal_to(l, &l.config.study_id, plaintext)
 }
 
 /// A sealed response, as the respondent's browser makes it.
 fn response(l: &LoadedStudy, code: &str, role: &str, word: &str, seed: u64) -> Vec<u8> {
-    let mut fixed = Answers::new();
-    fixed.insert("q3".into(), Answer::Text(role.into()));
-    let answers = walk(&l.survey, &mut SplitMix64(seed), &Style::default(), &fixed);
-    let p = ResponseDraft {
-        study_id: &l.config.study_id,
-        survey: &l.survey,
-        survey_sha256: &l.config.survey_sha256,
-        code,
-        word,
-        answers: &answers,
-        date: "2026-03-02",
-        submission_id: random::<16>(),
-    }
-    .build()
-    .expect("a valid response");
-    seal(l, &p.to_json())
-}
-
-fn seal(l: &LoadedStudy, plaintext: &[u8]) -> Vec<u8> {
-    l.public_key
-        .seal(&l.config.study_id, plaintext, random::<32>())
-        .expect("sealed")
-        .to_json()
-}
-
-/// What the key file holds, opened independently of the CLI: (key-file key, private key).
-fn open_key_file(path: &Path, pass: &str) -> ([u8; 32], [u8; 32]) {
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(path).expect("key file")).expect("JSON");
-    let s = |p: &str| v.pointer(p).and_then(|x| x.as_str()).expect(p).to_string();
-    let n = |p: &str| v.pointer(p).and_then(|x| x.as_u64()).expect(p) as u32;
-    assert_eq!(s("/format"), "plp-key/1");
-    assert_eq!(s("/kdf/algorithm"), "argon2id");
-    let params = argon2::Params::new(
-        n("/kdf/m_cost_kib"),
-        n("/kdf/t_cost"),
-        n("/kdf/p_cost"),
-        Some(32),
+    let r = Respondent::new(code, role, word).seed(seed);
+    seal(
+        l,
+        &plp_tests::payload_for(l, &r, &r.answers(&l.survey)).to_json(),
     )
-    .expect("Argon2 parameters");
-    let mut kek = [0u8; 32];
-    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
-        .hash_password_into(
-            pass.as_bytes(),
-            &URL_SAFE_NO_PAD.decode(s("/kdf/salt")).expect("salt"),
-            &mut kek,
-        )
-        .expect("Argon2id");
-    let nonce = URL_SAFE_NO_PAD.decode(s("/nonce")).expect("nonce");
-    let ct = URL_SAFE_NO_PAD
-        .decode(s("/ciphertext"))
-        .expect("ciphertext");
-    let aad = format!("plp-key/1\0{}", s("/key_id"));
-    let secret = Aes256Gcm::new_from_slice(&kek)
-        .expect("key")
-        .decrypt(
-            &Nonce::try_from(&nonce[..]).expect("12 bytes"),
-            Payload {
-                msg: &ct,
-                aad: aad.as_bytes(),
-            },
-        )
-        .expect("the key file opens with the passphrase");
-    (kek, secret.try_into().expect("32 bytes"))
 }
 
 /// A secret and the spellings it could leak in.
@@ -216,23 +87,16 @@ fn text_secret(name: &str, t: &str) -> Secret {
     s
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
-}
-
 /// Everything a command printed and every file under `roots`, by name.
 struct Evidence(Vec<(String, Vec<u8>)>);
 
 impl Evidence {
-    fn run(&mut self, r: Run) -> Run {
-        self.0.push((
-            format!("stdout of `plp {}`", r.args),
-            r.stdout.clone().into(),
-        ));
-        self.0.push((
-            format!("stderr of `plp {}`", r.args),
-            r.stderr.clone().into(),
-        ));
+    fn run(&mut self, r: Output) -> Output {
+        let args = r.args.join(" ");
+        self.0
+            .push((format!("stdout of `plp {args}`"), r.stdout.clone().into()));
+        self.0
+            .push((format!("stderr of `plp {args}`"), r.stderr.clone().into()));
         r
     }
 
@@ -250,7 +114,7 @@ impl Evidence {
     }
 
     fn mentions(&self, needle: &[u8]) -> bool {
-        self.0.iter().any(|(_, b)| contains(b, needle))
+        self.0.iter().any(|(_, b)| contains_bytes(b, needle))
     }
 
     #[track_caller]
@@ -259,7 +123,7 @@ impl Evidence {
         for (where_, bytes) in &self.0 {
             for s in secrets {
                 for (form, needle) in &s.forms {
-                    if contains(bytes, needle) {
+                    if contains_bytes(bytes, needle) {
                         leaks.push(format!("{} ({form}) in {where_}", s.name));
                     }
                 }
@@ -280,7 +144,7 @@ fn no_command_prints_or_writes_a_secret() {
 
     // A short passphrase is refused, and not echoed.
     ev.run(init(&root.join("short"), "plp-short", SHORT_PASSPHRASE))
-        .fails_with("at least 10 characters");
+        .fails_with_verbatim("at least 10 characters");
 
     ev.run(init(&dir, "plp-secrets", PASSPHRASE)).ok();
     let key_file = dir.join("evaluator.key");
@@ -293,7 +157,7 @@ fn no_command_prints_or_writes_a_secret() {
     };
     // init refuses to overwrite the study or its key.
     ev.run(init(&dir, "plp-secrets", PASSPHRASE))
-        .fails_with("refusing to overwrite");
+        .fails_with_verbatim("refusing to overwrite");
 
     let study = |args: &[&str]| in_study(&dir, args, Some(PASSPHRASE));
     let s = |p: &Path| p.to_str().expect("UTF-8 path").to_string();
@@ -307,7 +171,7 @@ fn no_command_prints_or_writes_a_secret() {
 
     // Respondents: three people, one of whom withdraws by a sealed request and one through
     // the evaluator; plus junk.
-    let l = load(&site);
+    let l = plp_tests::load_published(&site);
     let words = ["lantern glow", "river stone", "quiet harbour"];
     let inbox = root.join("in");
     std::fs::create_dir_all(&inbox).expect("folder");
@@ -340,10 +204,10 @@ fn no_command_prints_or_writes_a_secret() {
         &["report", "--out", &s(&root.join("x.html"))],
     ] {
         ev.run(in_study(&dir, args, Some(WRONG_PASSPHRASE)))
-            .fails_with("wrong passphrase");
+            .fails_with_verbatim("wrong passphrase");
     }
     ev.run(in_study(&dir, &["ingest", &s(&inbox)], None))
-        .fails_with("passphrase");
+        .fails_with_verbatim("passphrase");
     let saved = std::fs::read(&key_file).expect("key file");
     let mut v: serde_json::Value = serde_json::from_slice(&saved).expect("JSON");
     let ct = v["ciphertext"].as_str().expect("ciphertext").to_string();
@@ -354,11 +218,13 @@ fn no_command_prints_or_writes_a_secret() {
     );
     v["ciphertext"] = flipped.into();
     std::fs::write(&key_file, serde_json::to_vec(&v).expect("JSON")).expect("written");
-    ev.run(study(&["key", "check"])).fails_with("corrupted");
+    ev.run(study(&["key", "check"]))
+        .fails_with_verbatim("corrupted");
     ev.run(study(&["ingest", &s(&inbox)]))
-        .fails_with("corrupted");
+        .fails_with_verbatim("corrupted");
     std::fs::write(&key_file, &saved[..saved.len() / 2]).expect("written");
-    ev.run(study(&["key", "check"])).fails_with("corrupted");
+    ev.run(study(&["key", "check"]))
+        .fails_with_verbatim("corrupted");
     std::fs::write(&key_file, &saved).expect("restored");
 
     // The real life of the study.
@@ -377,7 +243,7 @@ fn no_command_prints_or_writes_a_secret() {
     .ok();
     ev.run(study(&["lock", "--yes"])).ok();
     ev.run(study(&["withdraw", "--word", words[1]]))
-        .fails_with("no longer possible");
+        .fails_with_verbatim("no longer possible");
     ev.run(study(&["export", "--out", &s(&root.join("export"))]))
         .ok();
     ev.run(study(&["report", "--out", &s(&root.join("report.html"))]))
