@@ -16,6 +16,13 @@ pub const STUDY_FORMAT: &str = "plp-study/1";
 /// Largest `study.json` accepted.
 pub const MAX_STUDY_JSON_BYTES: usize = 256 * 1024;
 
+/// Whether `name`, the `survey_file` of a `study.json`, is a plain file name the app may
+/// fetch beside it: not empty, and nothing that would make it a path, another origin, a
+/// query or a fragment. The app checks it before fetching; [`PublishedStudy::load`] too.
+pub fn is_survey_file_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['/', '\\', ':', '?', '#'])
+}
+
 /// `study.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,6 +112,12 @@ impl PublishedStudy {
         if !is_study_id(&config.study_id) {
             return Err(bad("study_id is malformed".into()));
         }
+        if !is_survey_file_name(&config.survey_file) {
+            return Err(bad(format!(
+                "study.json names a survey file `{}` that is not a plain file name",
+                config.survey_file
+            )));
+        }
         if sha256_hex(survey_json) != config.survey_sha256 {
             return Err(bad(
                 "the survey definition does not match the SHA-256 the study publishes".into(),
@@ -131,5 +144,49 @@ impl PublishedStudy {
             survey,
             public_key,
         })
+    }
+}
+
+#[cfg(test)]
+mod survey_file_tests {
+    use super::{is_survey_file_name, PublishedStudy};
+    use crate::seal::KeyPair;
+
+    /// `survey_file` must be a plain name beside `study.json`, in core (the CLI's reading
+    /// of a published study) as in the app, which asks core before fetching it.
+    #[test]
+    fn only_a_plain_survey_file_name_loads() {
+        let survey = crate::check::from_toml(crate::PLP_SURVEY_TOML).expect("built-in survey");
+        let survey_json = crate::check::to_json(&survey);
+        let key = KeyPair::derive([3; 32]);
+        let mut study = PublishedStudy::new("s", "S", &survey, &survey_json, key.public(), None);
+        for name in ["survey.json", "survey-v2.json", "..json"] {
+            assert!(is_survey_file_name(name), "{name}");
+            study.survey_file = name.into();
+            let json = serde_json::to_vec(&study).expect("JSON");
+            PublishedStudy::load(&json, &survey_json).expect(name);
+        }
+        for name in [
+            "",
+            "../survey.json",
+            "a/b.json",
+            "a\\b.json",
+            "https:x",
+            "s.json?x",
+            "s#x",
+        ] {
+            assert!(!is_survey_file_name(name), "{name}");
+            study.survey_file = name.into();
+            let json = serde_json::to_vec(&study).expect("JSON");
+            let e = PublishedStudy::load(&json, &survey_json)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!(
+                    "names a survey file `{name}` that is not a plain file name"
+                )),
+                "{e}"
+            );
+        }
     }
 }

@@ -75,7 +75,7 @@ async fn load() -> Result<Study, String> {
     let config: PublishedStudy = serde_json::from_slice(&study_json)
         .map_err(|e| format!("study.json cannot be read: {e}"))?;
     let file = &config.survey_file;
-    if file.is_empty() || file.contains(['/', '\\', ':', '?', '#']) {
+    if !plp_core::published::is_survey_file_name(file) {
         return Err(format!(
             "study.json names a survey file `{file}` that is not a plain file name"
         ));
