@@ -431,7 +431,7 @@ fn seal(study: &LoadedStudy, i: usize) -> Vec<u8> {
         study,
         &study.config.study_id,
         &code,
-        &format!("word number {i}"),
+        &kit::word(i),
         &answers,
     )
 }

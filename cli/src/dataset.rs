@@ -194,9 +194,7 @@ pub fn roster(
         if let Some(sha) = response_of_another_version(&store.conn, survey_sha256)? {
             other_version(&sha, survey_sha256)?;
         }
-    }
-    // The index gives responses by code; linkage takes them in order of arrival.
-    if !destroyed {
+        // The index gives responses by code; linkage takes them in order of arrival.
         raw.sort_unstable_by_key(|r| match r.2 {
             Source::Response(id) => id,
             Source::Record(_) => i64::MAX,
@@ -620,11 +618,12 @@ mod tests {
                 .len(),
             1
         );
+        let refused = |store: &mut Store, sha: &str| {
+            let e = roster(store, sha, None).err().expect("refused");
+            e.to_string()
+        };
         // The study's survey changed after responses came in.
-        let e = roster(&mut store, &b, None)
-            .err()
-            .expect("refused")
-            .to_string();
+        let e = refused(&mut store, &b);
         assert!(
             e.contains("another survey version (aaaaaaaaaaaaaaaa…)"),
             "{e}"
@@ -632,10 +631,7 @@ mod tests {
         // Both versions stored, responses to both.
         store.add_survey(&b, "plp", "2", b"{}").expect("survey b");
         insert(&store, 2, &b);
-        let e = roster(&mut store, &a, None)
-            .err()
-            .expect("refused")
-            .to_string();
+        let e = refused(&mut store, &a);
         assert!(
             e.contains("another survey version (bbbbbbbbbbbbbbbb…)"),
             "{e}"

@@ -147,7 +147,8 @@ mod tests {
         assert!((p.max - 1.0).abs() < 1e-12 && (p.mean - 0.875).abs() < 1e-12);
     }
 
-    /// Numbered classes give the figures and sizes that tuples give.
+    /// Numbered classes give the figures and sizes that tuples give, whatever the numbers
+    /// (not in order of appearance, with gaps), and nothing for no records.
     #[test]
     fn numbered_classes_agree_with_tuples() {
         let r = recs(&[
@@ -158,7 +159,7 @@ mod tests {
             &["b", "1"],
             &["a", "1"],
         ]);
-        let (a, sizes) = assess_classes(&[0, 1, 0, 2, 1, 0]);
+        let (a, sizes) = assess_classes(&[7, 3, 7, 0, 3, 7]);
         assert_eq!(a, assess(&r));
         assert_eq!(sizes, class_sizes(&r));
         assert_eq!(sizes, vec![3, 2, 3, 1, 2, 3]);
@@ -168,6 +169,16 @@ mod tests {
         );
         assert_eq!((a.records_below_k3, a.records_below_k5), (3, 6));
         assert!((a.mean_risk - (3.0 / 3.0 + 2.0 / 2.0 + 1.0) / 6.0).abs() < 1e-12);
-        assert_eq!(assess_classes(&[]).0, assess(&[]));
+        let (none, sizes) = assess_classes(&[]);
+        assert!(sizes.is_empty());
+        assert_eq!(
+            (
+                none.records,
+                none.classes,
+                none.smallest_class,
+                none.mean_risk
+            ),
+            (0, 0, 0, 0.0)
+        );
     }
 }

@@ -10,7 +10,7 @@
 
 use crate::answers::{Answer, Answers};
 use crate::redact::redact;
-use crate::survey::{Kind, Side, Survey};
+use crate::survey::{Kind, Question, Side, Slots, Survey};
 
 /// What a column holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,10 +168,26 @@ pub fn answer_cells(survey: &Survey, answers: &Answers) -> Vec<String> {
 /// one of these per respondent (a million of them), so no cell gets an allocation of its
 /// own. Cells are option numbers, 0/1 flags and integers, never anything CSV quotes.
 pub fn answer_cells_joined(survey: &Survey, answers: &Answers) -> String {
+    joined_cells(survey, &survey.lay_out(answers))
+}
+
+/// What an export needs of one respondent, from one [`Survey::lay_out`] of their answers:
+/// [`answer_cells_joined`] (returned) and the [`free_text_rows`] (passed to `emit`).
+pub fn cells_and_free_text(
+    survey: &Survey,
+    p: &Respondent<'_>,
+    emit: impl FnMut([&str; 6]),
+) -> String {
+    let slots = survey.lay_out(p.answers);
+    free_text_in(survey, p, &slots, emit);
+    joined_cells(survey, &slots)
+}
+
+fn joined_cells(survey: &Survey, slots: &Slots<'_>) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(256);
     let mut first = true;
-    each_cell(survey, answers, |c| {
+    each_cell_in(survey, slots, |c| {
         if !std::mem::take(&mut first) {
             out.push(',');
         }
@@ -184,36 +200,52 @@ pub fn answer_cells_joined(survey: &Survey, answers: &Answers) -> String {
 
 /// Calls `emit` with each cell of [`answer_fields`] in order: its integer, or `None` for a
 /// blank cell.
-fn each_cell(survey: &Survey, answers: &Answers, mut emit: impl FnMut(Option<i64>)) {
-    let slots = survey.lay_out(answers);
+fn each_cell(survey: &Survey, answers: &Answers, emit: impl FnMut(Option<i64>)) {
+    each_cell_in(survey, &survey.lay_out(answers), emit);
+}
+
+fn each_cell_in(survey: &Survey, slots: &Slots<'_>, mut emit: impl FnMut(Option<i64>)) {
     for (q, &a) in survey.questions().zip(&slots.answer) {
-        if !q.kind.in_answers() || q.kind.is_text() {
-            continue;
-        }
-        match &q.kind {
-            Kind::Single { options } => emit(
-                a.and_then(Answer::as_text)
-                    .and_then(|id| options.iter().position(|o| o.id == id))
-                    .map(|i| i as i64 + 1),
-            ),
-            Kind::Multiple { options } => {
-                let sel = a.and_then(Answer::as_list);
-                for o in options {
-                    emit(sel.map(|s| i64::from(s.contains(&o.id))));
-                }
+        question_cells(q, a, &mut emit);
+    }
+}
+
+/// The cells of one question given its answer (none for text and display-only questions).
+fn question_cells(q: &Question, a: Option<&Answer>, emit: &mut impl FnMut(Option<i64>)) {
+    if !q.kind.in_answers() || q.kind.is_text() {
+        return;
+    }
+    match &q.kind {
+        Kind::Single { options } => emit(
+            a.and_then(Answer::as_text)
+                .and_then(|id| options.iter().position(|o| o.id == id))
+                .map(|i| i as i64 + 1),
+        ),
+        Kind::Multiple { options } => {
+            let sel = a.and_then(Answer::as_list);
+            for o in options {
+                emit(sel.map(|s| i64::from(s.contains(&o.id))));
             }
-            Kind::Rating { .. } => emit(a.and_then(Answer::as_int)),
-            _ => {}
         }
+        Kind::Rating { .. } => emit(a.and_then(Answer::as_int)),
+        _ => {}
     }
 }
 
 /// The rows [`free_text`] gives one respondent, each passed to `emit` as its six fields
 /// (pair, person, side, question key, number, redacted text): what an export streams
 /// without building the table.
-pub fn free_text_rows(survey: &Survey, p: &Respondent<'_>, mut emit: impl FnMut([&str; 6])) {
+pub fn free_text_rows(survey: &Survey, p: &Respondent<'_>, emit: impl FnMut([&str; 6])) {
+    free_text_in(survey, p, &survey.lay_out(p.answers), emit);
+}
+
+fn free_text_in(
+    survey: &Survey,
+    p: &Respondent<'_>,
+    slots: &Slots<'_>,
+    mut emit: impl FnMut([&str; 6]),
+) {
     let side = side_label(p.side);
-    let slots = survey.lay_out(p.answers);
     let labels = &survey.index().labels;
     for (i, q) in survey.questions().enumerate() {
         let (number, other_key) = &labels[i];
@@ -484,29 +516,12 @@ mod tests {
     use crate::sample::{walk, Source, SplitMix64, Style};
 
     /// Cells and free-text rows as they were read before [`Survey::lay_out`]: a map lookup
-    /// for every key.
+    /// for every key (the cells of one question given its answer are the code under test's).
     fn reference(survey: &Survey, answers: &Answers) -> (Vec<Option<i64>>, Vec<[String; 3]>) {
         let mut cells = Vec::new();
         let mut text = Vec::new();
         for q in survey.questions() {
-            if q.kind.in_answers() && !q.kind.is_text() {
-                let a = answers.get(&q.id);
-                match &q.kind {
-                    Kind::Single { options } => cells.push(
-                        a.and_then(Answer::as_text)
-                            .and_then(|id| options.iter().position(|o| o.id == id))
-                            .map(|i| i as i64 + 1),
-                    ),
-                    Kind::Multiple { options } => {
-                        let sel = a.and_then(Answer::as_list);
-                        for o in options {
-                            cells.push(sel.map(|s| i64::from(s.contains(&o.id))));
-                        }
-                    }
-                    Kind::Rating { .. } => cells.push(a.and_then(Answer::as_int)),
-                    _ => {}
-                }
-            }
+            question_cells(q, answers.get(&q.id), &mut |c| cells.push(c));
             let keys = [q.kind.is_text().then(|| q.id.clone()), q.other_key()];
             for key in keys.into_iter().flatten() {
                 if let Some(Answer::Text(t)) = answers.get(&key) {
@@ -565,6 +580,17 @@ mod tests {
             let (ref_cells, ref_text) = reference(&survey, &answers);
             assert_eq!(cells, ref_cells, "round {round}: {answers:?}");
             assert_eq!(text, ref_text, "round {round}: {answers:?}");
+            // The export's one-pass form gives both.
+            let mut together = Vec::new();
+            let joined = cells_and_free_text(&survey, &p, |f| {
+                together.push([f[3].to_string(), f[4].to_string(), f[5].to_string()]);
+            });
+            let expected: Vec<String> = ref_cells
+                .iter()
+                .map(|c| c.map(|v| v.to_string()).unwrap_or_default())
+                .collect();
+            assert_eq!(joined, expected.join(","), "round {round}");
+            assert_eq!(together, ref_text, "round {round}");
             rows += text.len();
             cells_seen += cells.iter().filter(|c| c.is_some()).count();
         }

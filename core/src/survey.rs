@@ -62,8 +62,6 @@ pub(crate) struct Index {
     pub keys: Vec<(String, usize, bool)>,
     /// Question position by id.
     pub position: std::collections::HashMap<String, usize>,
-    /// Number of questions.
-    pub questions: usize,
     /// By question position: the question's number as text, and the key of its "Other"
     /// text when it has one (what an export writes for every respondent).
     pub labels: Vec<(String, Option<String>)>,
@@ -81,28 +79,23 @@ pub(crate) struct Slots<'a> {
 
 impl Index {
     fn build(survey: &Survey) -> Index {
-        use sha2::Digest;
         let mut keys = Vec::new();
         let mut position = std::collections::HashMap::new();
-        let mut questions = 0;
         let mut labels = Vec::new();
         for (i, q) in survey.questions().enumerate() {
             keys.push((q.id.clone(), i, false));
-            if let Some(k) = q.other_key() {
-                keys.push((k, i, true));
+            let other = q.other_key();
+            if let Some(k) = &other {
+                keys.push((k.clone(), i, true));
             }
-            labels.push((q.number.to_string(), q.other_key()));
+            labels.push((q.number.to_string(), other));
             position.entry(q.id.clone()).or_insert(i);
-            questions = i + 1;
         }
         keys.sort();
         Index {
-            sheet_sha256: hex::encode(sha2::Sha256::digest(
-                survey.information_sheet.text.as_bytes(),
-            )),
+            sheet_sha256: crate::payload::sha256_hex(survey.information_sheet.text.as_bytes()),
             keys,
             position,
-            questions,
             labels,
         }
     }
@@ -596,8 +589,8 @@ impl Survey {
     pub(crate) fn lay_out<'a>(&self, answers: &'a Answers) -> Slots<'a> {
         let index = self.index();
         let mut slots = Slots {
-            answer: vec![None; index.questions],
-            other: vec![None; index.questions],
+            answer: vec![None; index.labels.len()],
+            other: vec![None; index.labels.len()],
             unknown: Vec::new(),
         };
         let mut keys = index.keys.iter().peekable();

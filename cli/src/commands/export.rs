@@ -392,6 +392,26 @@ impl PersonClasses {
     }
 }
 
+/// Writes table `t` into `tmp`: its header, then each row (prefix fields and the respondents
+/// whose cells follow) as `line` lays it out, given the size of the row's class. The file's
+/// name and SHA-256.
+fn write_table<'a, const P: usize, const W: usize>(
+    tmp: &Path,
+    t: &Table,
+    rows: impl Iterator<Item = ([&'a str; P], [usize; W])>,
+    sizes: &[usize],
+    line: impl Fn(&mut Vec<u8>, &[&str], &[usize], usize),
+) -> Result<(String, String)> {
+    let mut o = Out::create(tmp, format!("{}.csv", t.name))?;
+    o.write(&csv_header(t))?;
+    let mut buf = Vec::with_capacity(4096);
+    for ((pre, who), &size) in rows.zip(sizes) {
+        line(&mut buf, &pre, &who, size);
+        o.write(&buf)?;
+    }
+    o.finish()
+}
+
 /// Writes every file into `tmp`; their names and SHA-256 in the export's order.
 fn write_files(
     tmp: &Path,
@@ -435,11 +455,6 @@ fn write_files(
             let mut out = Vec::with_capacity(members.len());
             let mut keys = Vec::new();
             for (m, a) in members.iter().zip(&answers) {
-                let joined = export::answer_cells_joined(survey, a).into_boxed_str();
-                if let Some(positions) = &qi_cells {
-                    keys.push(PersonClasses::key(&joined, positions));
-                }
-                out.push(joined);
                 let r = Respondent {
                     pair_id: m.pair_id.clone(),
                     person_id: m.person_id.clone(),
@@ -447,9 +462,14 @@ fn write_files(
                     pair_status: m.pair_status,
                     answers: a,
                 };
-                export::free_text_rows(survey, &r, |fields| {
+                let joined = export::cells_and_free_text(survey, &r, |fields| {
                     write_row(&mut text, &fields, &[], 0, &[]);
-                });
+                })
+                .into_boxed_str();
+                if let Some(positions) = &qi_cells {
+                    keys.push(PersonClasses::key(&joined, positions));
+                }
+                out.push(joined);
             }
             Ok((out, text, keys))
         },
@@ -571,47 +591,29 @@ fn write_files(
     assert_eq!(dyad_sizes.len(), roster.pairs.len());
     assert_eq!(pw_sizes.len(), 2 * roster.pairs.len());
     // The three tables and the linkage report are independent: written side by side.
-    let table =
-        |name: &str, header: &[u8], write_rows: &(dyn Fn(&mut Out) -> Result<()> + Sync)| {
-            let mut o = Out::create(tmp, format!("{name}.csv"))?;
-            o.write(header)?;
-            write_rows(&mut o)?;
-            o.finish()
-        };
-    let ind_rows = |o: &mut Out| -> Result<()> {
-        let mut line = Vec::with_capacity(4096);
-        for (i, &size) in ind_sizes.iter().enumerate() {
-            let (pre, who) = ind_row(i);
-            row(&mut line, &pre, &who, &ind_cols, size);
-            o.write(&line)?;
-        }
-        Ok(())
-    };
-    let dyad_rows = |o: &mut Out| -> Result<()> {
-        let mut line = Vec::with_capacity(4096);
-        for (d, &size) in roster.pairs.iter().zip(&dyad_sizes) {
-            let (pre, who) = dyad_row(d);
-            row(&mut line, &pre, &who, &dyad_cols, size);
-            o.write(&line)?;
-        }
-        Ok(())
-    };
-    let pw_table_rows = |o: &mut Out| -> Result<()> {
-        let mut line = Vec::with_capacity(4096);
-        for ((pre, who), &size) in roster.pairs.iter().flat_map(pw_rows).zip(&pw_sizes) {
-            row(&mut line, &pre, &who, &pw_cols, size);
-            o.write(&line)?;
-        }
-        Ok(())
-    };
     let joined = |h: std::thread::ScopedJoinHandle<'_, Result<(String, String)>>| {
         h.join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     };
     let (ind_file, dyad_file, pw_file, linkage_file) = std::thread::scope(|scope| {
-        let ind = scope.spawn(|| table(&individual.name, &csv_header(&individual), &ind_rows));
-        let dy = scope.spawn(|| table(&dyad.name, &csv_header(&dyad), &dyad_rows));
-        let pw = scope.spawn(|| table(&pairwise.name, &csv_header(&pairwise), &pw_table_rows));
+        let ind = scope.spawn(|| {
+            let rows = (0..people.len()).map(ind_row);
+            write_table(tmp, &individual, rows, &ind_sizes, |l, pre, who, size| {
+                row(l, pre, who, &ind_cols, size)
+            })
+        });
+        let dy = scope.spawn(|| {
+            let rows = roster.pairs.iter().map(dyad_row);
+            write_table(tmp, &dyad, rows, &dyad_sizes, |l, pre, who, size| {
+                row(l, pre, who, &dyad_cols, size)
+            })
+        });
+        let pw = scope.spawn(|| {
+            let rows = roster.pairs.iter().flat_map(pw_rows);
+            write_table(tmp, &pairwise, rows, &pw_sizes, |l, pre, who, size| {
+                row(l, pre, who, &pw_cols, size)
+            })
+        });
         let linkage = (|| {
             let mut o = Out::create(tmp, format!("{prefix}linkage_report.json"))?;
             serde_json::to_writer_pretty(

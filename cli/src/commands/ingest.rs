@@ -375,13 +375,17 @@ pub fn ingest_items(
             for ex in batch {
                 record(&o.tx, &mut seen, &tools, locked, ex, &at, &mut o.counts)?;
             }
-            let last = exhausted && recorded == sent;
-            if o.shas.len() >= commit_every || last {
+            if o.shas.len() >= commit_every {
                 let o = open.take().expect("a transaction is open");
                 summary.add(&o.counts);
                 committed(&o.commit()?)?;
                 commit_every = (commit_every * 2).min(MAX_COMMIT);
             }
+        }
+        // What the last transaction holds, however the input ended.
+        if let Some(o) = open.take() {
+            summary.add(&o.counts);
+            committed(&o.commit()?)?;
         }
         drop(work_tx);
         Ok(())
@@ -814,7 +818,9 @@ pub fn side_name(side: Side) -> &'static str {
 /// Keeps the newest response of a person (same code, side and tag) accepted and marks the
 /// others superseded. Newest is the later consent date, then the later arrival.
 fn supersede(tx: &Transaction<'_>, code: &str, side: &str, mac: &str) -> Result<u64> {
-    // By the keyed tag, nearly unique: the code-and-side index would match hundreds of rows.
+    // By the keyed tag, which nearly no two people share; without the hint the planner
+    // takes the roster index (state, code, side), whose rows for one code and side are every
+    // respondent who used that code on that side.
     let mut stmt = tx.prepare_cached(
         "SELECT id FROM responses INDEXED BY responses_tag
          WHERE code = ?1 AND side = ?2 AND tag_mac = ?3 AND state = 'accepted'
