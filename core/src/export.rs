@@ -171,7 +171,7 @@ pub fn answer_cells_joined(survey: &Survey, answers: &Answers) -> String {
     joined_cells(survey, &survey.lay_out(answers))
 }
 
-/// What an export needs of one respondent, from one [`Survey::lay_out`] of their answers:
+/// What an export needs of one respondent, from laying out their answers by question once:
 /// [`answer_cells_joined`] (returned) and the [`free_text_rows`] (passed to `emit`).
 pub fn cells_and_free_text(
     survey: &Survey,
