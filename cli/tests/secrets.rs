@@ -149,12 +149,16 @@ fn no_command_prints_or_writes_a_secret() {
     ev.run(init(&dir, "plp-secrets", PASSPHRASE)).ok();
     let key_file = dir.join("evaluator.key");
     let (kek, private) = open_key_file(&key_file, PASSPHRASE);
-    let tag_key = {
+    // The store's keys, each HMAC-SHA256(private key, its label).
+    let subkey = |label: &[u8]| {
         let mut m = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(&private)
             .expect("HMAC key");
-        m.update(b"plp-store-tag-key/1");
+        m.update(label);
         m.finalize().into_bytes().to_vec()
     };
+    let tag_key = subkey(b"plp-store-tag-key/1");
+    let open_key_key = subkey(b"plp-store-open-key/1");
+    let answers_key = subkey(b"plp-store-answers/1");
     // init refuses to overwrite the study or its key.
     ev.run(init(&dir, "plp-secrets", PASSPHRASE))
         .fails_with_verbatim("refusing to overwrite");
@@ -272,6 +276,8 @@ fn no_command_prints_or_writes_a_secret() {
         bytes_secret("the private key", &private),
         bytes_secret("the key-file key (Argon2id output)", &kek),
         bytes_secret("the store's tag key", &tag_key),
+        bytes_secret("the store's key for envelope keys", &open_key_key),
+        bytes_secret("the store's key for packed answers", &answers_key),
     ];
     for w in words {
         secrets.push(text_secret(&format!("memorable word `{w}`"), w));

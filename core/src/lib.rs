@@ -23,6 +23,7 @@ pub mod export;
 pub mod fastopen;
 mod hexfmt;
 pub mod linkage;
+pub mod packed;
 pub mod payload;
 pub mod published;
 pub mod redact;

@@ -270,6 +270,12 @@ fn withdrawn_responses_stay_withdrawn_when_the_same_envelopes_arrive_again() {
     );
     assert_eq!(s.count("SELECT COUNT(*) FROM responses"), 1);
     assert_eq!(
+        s.count("SELECT COUNT(*) FROM answers JOIN responses USING (id)"),
+        1,
+        "the withdrawn response's packed answers went with it"
+    );
+    assert_eq!(s.count("SELECT COUNT(*) FROM answers"), 1);
+    assert_eq!(
         s.count("SELECT COUNT(*) FROM quarantine"),
         0,
         "withdrawn bytes must not be kept"

@@ -18,11 +18,12 @@
 use super::{withdraw, Opened, TagKey};
 use crate::args::IngestArgs;
 use crate::serve::inbox::{Inbox, INBOX_FILE};
-use crate::store::{audit, opener, OpenKeyWrap, Store};
+use crate::store::{audit, opener, AnswerSeal, OpenKeyWrap, Store};
 use crate::study::{now, INBOX_DIR};
 use anyhow::{bail, Context, Result};
 use plp_core::envelope::{fingerprint, Envelope, MAX_ENVELOPE_BYTES};
 use plp_core::fastopen::{AeadKey, Opener};
+use plp_core::packed;
 use plp_core::payload::{self, Payload, ResponsePayload, WithdrawalPayload};
 use plp_core::seal::KeyPair;
 use plp_core::survey::{Side, Survey};
@@ -32,6 +33,7 @@ use std::hash::{Hash, Hasher};
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
+use zeroize::Zeroizing;
 
 /// Envelopes a worker examines at a time, and in the first transaction.
 const BATCH: usize = 500;
@@ -297,6 +299,7 @@ pub fn ingest_items(
         },
         tag_key: TagKey::new(key),
         wrap: OpenKeyWrap::new(key),
+        answers: AnswerSeal::new(key),
     };
     let locked = store.locked_at()?.is_some();
     if store.identifiers_destroyed_at()?.is_some() {
@@ -414,6 +417,7 @@ struct Tools<'a> {
     cx: Examine<'a>,
     tag_key: TagKey,
     wrap: OpenKeyWrap,
+    answers: AnswerSeal,
 }
 
 /// An item after the worker stage.
@@ -430,6 +434,8 @@ struct Examined {
     mac: Option<String>,
     /// Wrapped AEAD key of a response.
     open_key: Option<Vec<u8>>,
+    /// A response's answers, packed ([`plp_core::packed`]) for recording to seal.
+    packed: Option<Zeroizing<Vec<u8>>>,
 }
 
 /// The worker stage: fingerprint, then everything [`examine`] does, then the keyed tag and
@@ -451,33 +457,38 @@ fn prepare(mut item: Item, t: &Tools<'_>, known: &HashSet<[u8; 32]>) -> Examined
         verdict: None,
         mac: None,
         open_key: None,
+        packed: None,
     };
     if known.contains(&ex.sha) {
         return ex;
     }
     if let Ok(bytes) = &ex.item.bytes {
         let mut verdict = examine(bytes, &t.cx);
-        (ex.mac, ex.open_key) = finish(&ex.sha256, &mut verdict, t);
+        (ex.mac, ex.open_key, ex.packed) = finish(&ex.sha256, &mut verdict, t);
         ex.verdict = Some(verdict);
     }
     ex
 }
 
-/// The keyed withdrawal tag and, for a response, the wrapped AEAD key of an envelope
-/// (SHA-256 `sha256`) that examining found valid.
-fn finish(sha256: &str, verdict: &mut Verdict, t: &Tools<'_>) -> (Option<String>, Option<Vec<u8>>) {
+/// What recording stores beside an envelope (SHA-256 `sha256`) that examining found valid:
+/// the keyed withdrawal tag and, for a response, the wrapped AEAD key and the packed answers.
+fn finish(sha256: &str, verdict: &mut Verdict, t: &Tools<'_>) -> Finished {
     match verdict {
         Verdict::Response { payload, key, .. } => {
             let mac = t.tag_key.mac(&payload.withdrawal_tag);
+            let packed = Zeroizing::new(packed::pack(&payload.answers));
             // Recording needs the payload's ids, not its answers: free them here, on the
             // worker, rather than on the one thread that records.
             payload.answers.clear();
-            (Some(mac), Some(t.wrap.wrap(sha256, key)))
+            (Some(mac), Some(t.wrap.wrap(sha256, key)), Some(packed))
         }
-        Verdict::Withdrawal(w) => (Some(t.tag_key.mac(&w.withdrawal_tag)), None),
-        Verdict::Reject(_) => (None, None),
+        Verdict::Withdrawal(w) => (Some(t.tag_key.mac(&w.withdrawal_tag)), None, None),
+        Verdict::Reject(_) => (None, None, None),
     }
 }
+
+/// See [`finish`].
+type Finished = (Option<String>, Option<Vec<u8>>, Option<Zeroizing<Vec<u8>>>);
 
 /// A stored hex id as a set key: 64 or 32 hex digits decoded; anything else (never written
 /// by plp) hashed, so it still never equals a well-formed id by accident.
@@ -692,7 +703,7 @@ fn record(
         None => {
             // Stored when the ingest began, gone since (never in practice): examine it here.
             let mut v = examine(bytes, &t.cx);
-            (ex.mac, ex.open_key) = finish(&ex.sha256, &mut v, t);
+            (ex.mac, ex.open_key, ex.packed) = finish(&ex.sha256, &mut v, t);
             v
         }
     };
@@ -738,6 +749,13 @@ fn record(
                 bytes,
                 ex.open_key
             ])?;
+            let id = tx.last_insert_rowid();
+            let packed = ex
+                .packed
+                .as_deref()
+                .expect("responses carry their packed answers");
+            tx.prepare_cached("INSERT INTO answers(id, sealed) VALUES (?1, ?2)")?
+                .execute(params![id, t.answers.seal(id, packed)])?;
             seen.envelopes.insert(ex.sha);
             seen.submissions.insert(submission);
             s.accepted += 1;
