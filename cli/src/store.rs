@@ -241,7 +241,10 @@ impl OpenKeyWrap {
 /// The key that seals each accepted response's answers ([`plp_core::packed`]) in the
 /// `answers` table: HMAC-SHA256(private key, "plp-store-answers/1"), used as [`RowSeal`]
 /// says, with "plp-answers/1\0" and the response's row id (8 bytes, big-endian) as
-/// associated data. The row's `ON DELETE CASCADE` removes it with its response.
+/// associated data. The row's `ON DELETE CASCADE` removes it with its response (every
+/// store connection turns foreign keys on), and ingest writes it with `INSERT OR REPLACE`,
+/// so a row left behind by a delete made without foreign keys (the sqlite3 shell's default)
+/// is overwritten, not read, when its id is used again.
 pub struct AnswerSeal(RowSeal);
 
 impl AnswerSeal {
@@ -265,6 +268,10 @@ impl AnswerSeal {
         let Some(packed) = self.0.open(&id.to_be_bytes(), blob) else {
             return Ok(None);
         };
+        if packed.first() != Some(&packed::VERSION) {
+            // Packed by a later plp: this one reads the envelope instead.
+            return Ok(None);
+        }
         let answers = packed::unpack(&packed)
             .with_context(|| format!("the stored answers of response {id} do not unpack"))?;
         Ok(Some(answers))
@@ -527,7 +534,7 @@ pub fn verify_audit(conn: &Connection) -> Result<Vec<String>> {
 
 #[cfg(test)]
 mod opener_tests {
-    use super::opener;
+    use super::{opener, packed, AnswerSeal, Answers};
     use crate::study::random;
     use plp_core::fastopen::{x25519, Opener};
     use plp_core::seal::KeyPair;
@@ -567,6 +574,32 @@ mod opener_tests {
             }
         }
         assert_eq!(refused, small.len(), "every small-order point is refused");
+    }
+
+    /// Sealed answers open for their own row under their own study key; another row, another
+    /// key or a damaged blob gives `None` (the export then opens the envelope), and so does
+    /// a later layout version; a current blob that does not unpack is an error.
+    #[test]
+    fn sealed_answers_open_only_for_their_row() {
+        let kp = KeyPair::derive(random());
+        let seal = AnswerSeal::new(&kp);
+        let answers: Answers =
+            serde_json::from_str(r#"{"q1": 2, "q2": "some free text", "q3": ["a"]}"#)
+                .expect("answers");
+        let blob = seal.seal(7, &packed::pack(&answers));
+        assert_eq!(seal.open(7, &blob).expect("opens"), Some(answers.clone()));
+        assert_eq!(seal.open(8, &blob).expect("no error"), None);
+        let other = AnswerSeal::new(&KeyPair::derive(random()));
+        assert_eq!(other.open(7, &blob).expect("no error"), None);
+        let mut bad = blob.clone();
+        *bad.last_mut().expect("bytes") ^= 1;
+        assert_eq!(seal.open(7, &bad).expect("no error"), None);
+        let mut later = packed::pack(&answers);
+        later[0] = packed::VERSION + 1;
+        assert_eq!(seal.open(7, &seal.seal(7, &later)).expect("no error"), None);
+        let broken = seal.seal(7, &[packed::VERSION, 1]);
+        let e = seal.open(7, &broken).expect_err("does not unpack");
+        assert!(format!("{e:#}").contains("response 7"), "{e:#}");
     }
 
     /// The whole opener with AWS-LC inside opens what the `hpke` crate seals, to the same

@@ -24,14 +24,17 @@ use crate::answers::{Answer, Answers};
 use crate::error::Error;
 use crate::payload::MAX_ANSWERS;
 
-const VERSION: u8 = 1;
+/// The layout's version, its first byte.
+pub const VERSION: u8 = 1;
 const INT: u8 = 0;
 const TEXT: u8 = 1;
 const LIST: u8 = 2;
 
-/// Answers in the packed form.
+/// Answers in the packed form. The buffer is allocated once at its exact size, so no
+/// partial copy of the answers is left behind in freed memory (the caller may zeroise the
+/// one it gets).
 pub fn pack(answers: &Answers) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + answers.len() * 16);
+    let mut out = Vec::with_capacity(packed_len(answers));
     out.push(VERSION);
     varint(&mut out, answers.len() as u64);
     for (key, answer) in answers {
@@ -57,6 +60,28 @@ pub fn pack(answers: &Answers) -> Vec<u8> {
     out
 }
 
+/// The exact length [`pack`] writes.
+fn packed_len(answers: &Answers) -> usize {
+    let varint_len = |v: u64| (64 - (v | 1).leading_zeros() as usize).div_ceil(7);
+    let bytes_len = |s: &str| varint_len(s.len() as u64) + s.len();
+    1 + varint_len(answers.len() as u64)
+        + answers
+            .iter()
+            .map(|(key, answer)| {
+                bytes_len(key)
+                    + 1
+                    + match answer {
+                        Answer::Int(i) => varint_len(((*i << 1) ^ (*i >> 63)) as u64),
+                        Answer::Text(s) => bytes_len(s),
+                        Answer::List(items) => {
+                            varint_len(items.len() as u64)
+                                + items.iter().map(|s| bytes_len(s)).sum::<usize>()
+                        }
+                    }
+            })
+            .sum::<usize>()
+}
+
 fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -78,7 +103,8 @@ pub fn unpack(packed: &[u8]) -> Result<Answers, Error> {
         return Err(bad(format!("unknown version {version}")));
     }
     let n = r.count(Some(MAX_ANSWERS), "entries")?;
-    let mut entries: Vec<(String, Answer)> = Vec::with_capacity(n);
+    // An entry takes at least 3 bytes (key length, type, value).
+    let mut entries: Vec<(String, Answer)> = Vec::with_capacity(n.min(r.rest.len() / 3));
     for _ in 0..n {
         let key = r.string()?;
         if entries.last().is_some_and(|(last, _)| *last >= key) {
@@ -250,7 +276,10 @@ mod tests {
     proptest! {
         #[test]
         fn round_trips(a in prop::collection::btree_map("[a-z0-9_é]{0,12}", answer(), 0..40)) {
-            prop_assert_eq!(unpack(&pack(&a)).unwrap(), a);
+            let packed = pack(&a);
+            prop_assert_eq!(packed.len(), packed_len(&a));
+            prop_assert_eq!(packed.capacity(), packed.len());
+            prop_assert_eq!(unpack(&packed).unwrap(), a);
         }
 
         /// Packed answers with one byte changed or cut short: an error or answers that pack

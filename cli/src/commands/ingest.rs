@@ -430,12 +430,8 @@ struct Examined {
     /// `None` when the envelope was stored before this ingest began (not opened again) or
     /// could not be read.
     verdict: Option<Verdict>,
-    /// Keyed withdrawal tag of a response or request.
-    mac: Option<String>,
-    /// Wrapped AEAD key of a response.
-    open_key: Option<Vec<u8>>,
-    /// A response's answers, packed ([`plp_core::packed`]) for recording to seal.
-    packed: Option<Zeroizing<Vec<u8>>>,
+    /// What recording stores beside a valid envelope.
+    finished: Finished,
 }
 
 /// The worker stage: fingerprint, then everything [`examine`] does, then the keyed tag and
@@ -455,16 +451,14 @@ fn prepare(mut item: Item, t: &Tools<'_>, known: &HashSet<[u8; 32]>) -> Examined
         sha256,
         sha,
         verdict: None,
-        mac: None,
-        open_key: None,
-        packed: None,
+        finished: Finished::default(),
     };
     if known.contains(&ex.sha) {
         return ex;
     }
     if let Ok(bytes) = &ex.item.bytes {
         let mut verdict = examine(bytes, &t.cx);
-        (ex.mac, ex.open_key, ex.packed) = finish(&ex.sha256, &mut verdict, t);
+        ex.finished = finish(&ex.sha256, &mut verdict, t);
         ex.verdict = Some(verdict);
     }
     ex
@@ -480,15 +474,30 @@ fn finish(sha256: &str, verdict: &mut Verdict, t: &Tools<'_>) -> Finished {
             // Recording needs the payload's ids, not its answers: free them here, on the
             // worker, rather than on the one thread that records.
             payload.answers.clear();
-            (Some(mac), Some(t.wrap.wrap(sha256, key)), Some(packed))
+            Finished {
+                mac: Some(mac),
+                open_key: Some(t.wrap.wrap(sha256, key)),
+                packed: Some(packed),
+            }
         }
-        Verdict::Withdrawal(w) => (Some(t.tag_key.mac(&w.withdrawal_tag)), None, None),
-        Verdict::Reject(_) => (None, None, None),
+        Verdict::Withdrawal(w) => Finished {
+            mac: Some(t.tag_key.mac(&w.withdrawal_tag)),
+            ..Finished::default()
+        },
+        Verdict::Reject(_) => Finished::default(),
     }
 }
 
-/// See [`finish`].
-type Finished = (Option<String>, Option<Vec<u8>>, Option<Zeroizing<Vec<u8>>>);
+/// What [`finish`] adds to an examined envelope.
+#[derive(Default)]
+struct Finished {
+    /// Keyed withdrawal tag of a response or request.
+    mac: Option<String>,
+    /// Wrapped AEAD key of a response.
+    open_key: Option<Vec<u8>>,
+    /// A response's answers, packed ([`plp_core::packed`]) for recording to seal.
+    packed: Option<Zeroizing<Vec<u8>>>,
+}
 
 /// A stored hex id as a set key: 64 or 32 hex digits decoded; anything else (never written
 /// by plp) hashed, so it still never equals a well-formed id by accident.
@@ -703,7 +712,7 @@ fn record(
         None => {
             // Stored when the ingest began, gone since (never in practice): examine it here.
             let mut v = examine(bytes, &t.cx);
-            (ex.mac, ex.open_key, ex.packed) = finish(&ex.sha256, &mut v, t);
+            ex.finished = finish(&ex.sha256, &mut v, t);
             v
         }
     };
@@ -731,7 +740,11 @@ fn record(
                 s.rejected += 1;
                 return Ok(());
             }
-            let mac = ex.mac.as_deref().expect("responses carry their keyed tag");
+            let mac = ex
+                .finished
+                .mac
+                .as_deref()
+                .expect("responses carry their keyed tag");
             let side_s = side_name(side);
             tx.prepare_cached(
                 "INSERT INTO responses(envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope, open_key)
@@ -747,14 +760,15 @@ fn record(
                 mac,
                 payload.survey.sha256,
                 bytes,
-                ex.open_key
+                ex.finished.open_key
             ])?;
             let id = tx.last_insert_rowid();
             let packed = ex
+                .finished
                 .packed
                 .as_deref()
                 .expect("responses carry their packed answers");
-            tx.prepare_cached("INSERT INTO answers(id, sealed) VALUES (?1, ?2)")?
+            tx.prepare_cached("INSERT OR REPLACE INTO answers(id, sealed) VALUES (?1, ?2)")?
                 .execute(params![id, t.answers.seal(id, packed)])?;
             seen.envelopes.insert(ex.sha);
             seen.submissions.insert(submission);
@@ -778,7 +792,11 @@ fn record(
                 s.withdrawal_late += 1;
                 "late"
             } else {
-                let mac = ex.mac.as_deref().expect("requests carry their keyed tag");
+                let mac = ex
+                    .finished
+                    .mac
+                    .as_deref()
+                    .expect("requests carry their keyed tag");
                 // Destroyed responses move to `withdrawn` with their hash and submission
                 // id, so `seen` stays right.
                 let people = withdraw::find_people(tx, mac, w.code.as_deref(), None)?;
