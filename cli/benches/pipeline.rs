@@ -663,27 +663,6 @@ fn stages(study: &LoadedStudy, key: &KeyPair, jsonl: &Path) {
             std::hint::black_box(parsed[i].verify(survey).is_ok());
         }),
     );
-    let packed: Vec<Vec<u8>> = parsed
-        .iter()
-        .map(|p| plp_core::packed::pack(&p.answers))
-        .collect();
-    report(
-        "answers packed for the store (packed::pack, ingest)",
-        each(&mut |i| {
-            std::hint::black_box(plp_core::packed::pack(&parsed[i].answers));
-        }),
-    );
-    report(
-        "packed answers read (packed::unpack, export)",
-        each(&mut |i| {
-            std::hint::black_box(plp_core::packed::unpack(&packed[i]).is_ok());
-        }),
-    );
-    println!(
-        "  packed answers: {:.0} bytes on average (payload JSON {:.0})",
-        packed.iter().map(Vec::len).sum::<usize>() as f64 / n as f64,
-        plains.iter().map(|p| p.plaintext.len()).sum::<usize>() as f64 / n as f64
-    );
     report(
         "export cells (export::answer_cells_joined)",
         each(&mut |i| {

@@ -7,17 +7,15 @@
 //!   the export order follow.
 //! - [`open_answers`] then opens the respondents' answers in roster order, a chunk at a
 //!   time on every core (each worker with its own read-only connection), and hands each
-//!   chunk to the caller in order. A response's answers come from what ingest packed and
-//!   sealed ([`crate::store::AnswerSeal`]): AES-GCM over ~1 KB and no JSON. Responses
-//!   stored before that have their envelope decrypted with its wrapped AEAD key
-//!   ([`crate::store::OpenKeyWrap`]) and its JSON read, or else are opened with X25519 as
-//!   at ingest.
+//!   chunk to the caller in order. A response ingested with its wrapped AEAD key
+//!   ([`crate::store::OpenKeyWrap`]) is decrypted with AES-GCM alone; others are opened
+//!   with X25519 as at ingest.
 //!
 //! [`load`] does both and keeps every answer, for the report. Plaintext lives only in memory
 //! here and in the files an evaluator asks for.
 
 use crate::pseudonyms::Pseudonyms;
-use crate::store::{opener, AnswerSeal, OpenKeyWrap, Store};
+use crate::store::{opener, OpenKeyWrap, Store};
 use anyhow::{bail, Context, Result};
 use plp_core::answers::Answers;
 use plp_core::envelope::Envelope;
@@ -364,11 +362,8 @@ pub fn open_answers<T: Send>(
         .context("the store has no file")?
         .to_string();
     let study_id = store.meta("study_id")?.unwrap_or_default();
-    let keys = Keys {
-        opener: opener(key, &study_id)?,
-        wrap: OpenKeyWrap::new(key),
-        answers: AnswerSeal::new(key),
-    };
+    let opener = opener(key, &study_id)?;
+    let wrap = OpenKeyWrap::new(key);
     let chunks: Vec<&[Member]> = people.chunks(CHUNK).collect();
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -382,7 +377,8 @@ pub fn open_answers<T: Send>(
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..workers {
             let done_tx = done_tx.clone();
-            let (next, chunks, keys, each, path) = (&next, &chunks, &keys, &each, &path);
+            let (next, chunks, opener, wrap, each, path) =
+                (&next, &chunks, &opener, &wrap, &each, &path);
             let (consumed, cv) = (&consumed, &cv);
             scope.spawn(move || {
                 let mut reader = match Reader::open(path) {
@@ -410,7 +406,7 @@ pub fn open_answers<T: Send>(
                     }
                     let result = chunks[i]
                         .iter()
-                        .map(|m| reader.answers(m, keys))
+                        .map(|m| reader.answers(m, opener, wrap))
                         .collect::<Result<Vec<Answers>>>()
                         .and_then(|answers| each(chunks[i], answers));
                     let failed = result.is_err();
@@ -450,13 +446,6 @@ pub fn open_answers<T: Send>(
     })
 }
 
-/// What opens a respondent's answers, whichever way the store kept them.
-struct Keys {
-    opener: plp_core::fastopen::Opener,
-    wrap: OpenKeyWrap,
-    answers: AnswerSeal,
-}
-
 /// One worker's read-only connection to the store.
 struct Reader {
     conn: rusqlite::Connection,
@@ -476,7 +465,12 @@ impl Reader {
         Ok(Reader { conn })
     }
 
-    fn answers(&mut self, m: &Member, keys: &Keys) -> Result<Answers> {
+    fn answers(
+        &mut self,
+        m: &Member,
+        opener: &plp_core::fastopen::Opener,
+        wrap: &OpenKeyWrap,
+    ) -> Result<Answers> {
         let gone = || {
             anyhow::anyhow!(
                 "respondent {} left the store while it was read (a withdrawal or another command ran at the same time); run the command again",
@@ -485,20 +479,6 @@ impl Reader {
         };
         match &m.source {
             Source::Response(id) => {
-                // Packed at ingest: no envelope, no JSON.
-                let mut stmt = self
-                    .conn
-                    .prepare_cached("SELECT sealed FROM answers WHERE id = ?1")?;
-                let sealed: Option<Vec<u8>> = stmt.query_row([id], |r| r.get(0)).optional()?;
-                if let Some(answers) = sealed
-                    .map(|b| keys.answers.open(*id, &b))
-                    .transpose()?
-                    .flatten()
-                {
-                    return Ok(answers);
-                }
-                // Stored before answers were packed, or a blob that does not decrypt for
-                // this row: the envelope, opened with its kept key or the long way.
                 let mut stmt = self.conn.prepare_cached(
                     "SELECT envelope, open_key, envelope_sha256 FROM responses WHERE id = ?1",
                 )?;
@@ -508,11 +488,11 @@ impl Reader {
                     .ok_or_else(gone)?;
                 let env = Envelope::parse(&envelope)?;
                 let fast = open_key
-                    .and_then(|k| keys.wrap.unwrap(&sha, &k))
+                    .and_then(|k| wrap.unwrap(&sha, &k))
                     .and_then(|k| k.open(&env.ct).ok());
                 let plain = match fast {
                     Some(p) => p,
-                    None => keys.opener.open(&env)?.plaintext,
+                    None => opener.open(&env)?.plaintext,
                 };
                 let stored: StoredResponse = serde_json::from_slice(&plain)
                     .with_context(|| format!("stored response {id} is not a response payload"))?;
@@ -526,7 +506,7 @@ impl Reader {
                     .query_row([person], |r| r.get(0))
                     .optional()?
                     .ok_or_else(gone)?;
-                let plain = keys.opener.open(&Envelope::parse(&envelope)?)?.plaintext;
+                let plain = opener.open(&Envelope::parse(&envelope)?)?.plaintext;
                 let rec: Record = serde_json::from_slice(&plain)?;
                 Ok(rec.answers)
             }

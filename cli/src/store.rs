@@ -16,9 +16,7 @@
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use anyhow::{bail, Context, Result};
-use plp_core::answers::Answers;
 use plp_core::fastopen::{AeadKey, Opener};
-use plp_core::packed;
 use plp_core::seal::KeyPair;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
@@ -50,12 +48,6 @@ CREATE TABLE responses (
     envelope BLOB NOT NULL
 );
 CREATE INDEX responses_tag ON responses(tag_mac);
--- Each accepted response's answers, packed and sealed (AnswerSeal): what an export reads
--- instead of opening the envelope and parsing its JSON again. Goes with its response.
-CREATE TABLE answers (
-    id INTEGER PRIMARY KEY REFERENCES responses(id) ON DELETE CASCADE,
-    sealed BLOB NOT NULL
-);
 CREATE TABLE quarantine (
     id INTEGER PRIMARY KEY,
     envelope_sha256 TEXT NOT NULL UNIQUE,
@@ -108,7 +100,7 @@ CREATE TABLE audit (
 /// responses (with what linkage needs) from the index alone, without reading every 3 KB
 /// envelope; it replaces `responses_state` and `responses_code` (which `responses_tag`
 /// and it made redundant: fewer indexes to keep up at ingest), which older stores lose;
-/// an empty pseudonym table becomes WITHOUT ROWID; `answers`: see [`AnswerSeal`].
+/// an empty pseudonym table becomes WITHOUT ROWID.
 fn migrate(conn: &mut Connection) -> Result<()> {
     let has = |conn: &Connection, sql: &str| -> Result<bool> {
         Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? > 0)
@@ -122,10 +114,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     // schema's WITHOUT ROWID form.
     let rowid_pseudonyms = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'pseudonyms' \
         AND sql NOT LIKE '%WITHOUT ROWID%' AND NOT EXISTS (SELECT 1 FROM pseudonyms)";
-    let answers = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'answers'";
     if has(conn, column)?
         && has(conn, index)?
-        && has(conn, answers)?
         && !has(conn, redundant)?
         && !has(conn, rowid_pseudonyms)?
     {
@@ -136,145 +126,74 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tx.execute_batch("ALTER TABLE responses ADD COLUMN open_key BLOB")?;
     }
     tx.execute_batch(ROSTER_INDEX)?;
-    if !has(&tx, answers)? {
-        // Responses stored before keep no packed answers: an export opens their envelopes.
-        tx.execute_batch(schema_statement("CREATE TABLE answers"))?;
-    }
     tx.execute_batch("DROP INDEX IF EXISTS responses_state; DROP INDEX IF EXISTS responses_code")?;
     if has(&tx, rowid_pseudonyms)? {
-        tx.execute_batch(&format!(
-            "DROP TABLE pseudonyms; {}",
-            schema_statement("CREATE TABLE pseudonyms")
-        ))?;
+        let start = SCHEMA
+            .find("CREATE TABLE pseudonyms")
+            .expect("in the schema");
+        let end = start + SCHEMA[start..].find(';').expect("ends") + 1;
+        tx.execute_batch(&format!("DROP TABLE pseudonyms; {}", &SCHEMA[start..end]))?;
     }
     tx.commit()?;
     Ok(())
-}
-
-/// The statement of [`SCHEMA`] that starts with `start`, up to its `;`.
-fn schema_statement(start: &str) -> &'static str {
-    let from = SCHEMA.find(start).expect("in the schema");
-    let to = from + SCHEMA[from..].find(';').expect("ends") + 1;
-    &SCHEMA[from..to]
 }
 
 /// Accepted responses with their pair code and side, in an index of ~20 bytes a row.
 const ROSTER_INDEX: &str = "CREATE INDEX IF NOT EXISTS responses_roster \
     ON responses(state, code, side)";
 
-/// AES-256-GCM under a key derived from the study key for one purpose, for what the store
-/// keeps beside an envelope: `nonce || ciphertext`, a random 96-bit nonce per row, and
-/// associated data that ties the blob to its row (a blob moved to another row fails).
-struct RowSeal {
-    cipher: Aes256Gcm,
-    /// Associated-data prefix, naming the purpose.
-    aad: &'static [u8],
-}
-
-impl RowSeal {
-    fn new(key: &KeyPair, label: &[u8], aad: &'static [u8]) -> Self {
-        RowSeal {
-            cipher: crate::keyfile::cipher(&crate::keyfile::subkey(key, label)),
-            aad,
-        }
-    }
-
-    fn seal(&self, row: &[u8], plain: &[u8]) -> Vec<u8> {
-        let nonce = crate::study::random::<12>();
-        let ct = self
-            .cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: plain,
-                    aad: &[self.aad, row].concat(),
-                },
-            )
-            .expect("AES-GCM encrypts anything under 64 GiB");
-        [&nonce[..], &ct].concat()
-    }
-
-    /// The plaintext, or `None` when the blob does not decrypt for this row.
-    fn open(&self, row: &[u8], blob: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-        let (nonce, ct) = blob.split_at_checked(12)?;
-        self.cipher
-            .decrypt(
-                &Nonce::try_from(nonce).ok()?,
-                Payload {
-                    msg: ct,
-                    aad: &[self.aad, row].concat(),
-                },
-            )
-            .ok()
-            .map(Zeroizing::new)
-    }
-}
-
 /// The key that encrypts each response's `open_key`: HMAC-SHA256(private key,
-/// "plp-store-open-key/1"), used as [`RowSeal`] says, with "plp-open-key/1\0" and the
-/// envelope's SHA-256 (hex) as associated data.
-pub struct OpenKeyWrap(RowSeal);
+/// "plp-store-open-key/1"), used with AES-256-GCM, a random 96-bit nonce per row, and the
+/// envelope's SHA-256 as associated data (a wrapped key moved to another row fails).
+pub struct OpenKeyWrap(Aes256Gcm);
+
+/// Associated-data prefix of a wrapped key.
+const OPEN_KEY_AAD: &[u8] = b"plp-open-key/1\0";
 
 impl OpenKeyWrap {
     /// Derives the wrapping key from the study key.
     pub fn new(key: &KeyPair) -> Self {
-        OpenKeyWrap(RowSeal::new(
-            key,
-            b"plp-store-open-key/1",
-            b"plp-open-key/1\0",
-        ))
+        let k = crate::keyfile::subkey(key, b"plp-store-open-key/1");
+        OpenKeyWrap(crate::keyfile::cipher(&k))
+    }
+
+    fn aad(envelope_sha256: &str) -> Vec<u8> {
+        [OPEN_KEY_AAD, envelope_sha256.as_bytes()].concat()
     }
 
     /// nonce || AES-256-GCM(key and nonce of the envelope).
     pub fn wrap(&self, envelope_sha256: &str, key: &AeadKey) -> Vec<u8> {
-        self.0.seal(envelope_sha256.as_bytes(), &key.to_bytes()[..])
+        let nonce = crate::study::random::<12>();
+        let plain = key.to_bytes();
+        let ct = self
+            .0
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &plain[..],
+                    aad: &Self::aad(envelope_sha256),
+                },
+            )
+            .expect("AES-GCM encrypts 44 bytes");
+        [&nonce[..], &ct].concat()
     }
 
     /// The envelope's key, or `None` when the blob does not decrypt for this envelope.
     pub fn unwrap(&self, envelope_sha256: &str, blob: &[u8]) -> Option<AeadKey> {
-        let plain = self.0.open(envelope_sha256.as_bytes(), blob)?;
+        let (nonce, ct) = blob.split_at_checked(12)?;
+        let plain = Zeroizing::new(
+            self.0
+                .decrypt(
+                    &Nonce::try_from(nonce).ok()?,
+                    Payload {
+                        msg: ct,
+                        aad: &Self::aad(envelope_sha256),
+                    },
+                )
+                .ok()?,
+        );
         let bytes: &[u8; AeadKey::LEN] = plain.as_slice().try_into().ok()?;
         Some(AeadKey::from_bytes(bytes))
-    }
-}
-
-/// The key that seals each accepted response's answers ([`plp_core::packed`]) in the
-/// `answers` table: HMAC-SHA256(private key, "plp-store-answers/1"), used as [`RowSeal`]
-/// says, with "plp-answers/1\0" and the response's row id (8 bytes, big-endian) as
-/// associated data. The row's `ON DELETE CASCADE` removes it with its response (every
-/// store connection turns foreign keys on), and ingest writes it with `INSERT OR REPLACE`,
-/// so a row left behind by a delete made without foreign keys (the sqlite3 shell's default)
-/// is overwritten, not read, when its id is used again.
-pub struct AnswerSeal(RowSeal);
-
-impl AnswerSeal {
-    /// Derives the sealing key from the study key.
-    pub fn new(key: &KeyPair) -> Self {
-        AnswerSeal(RowSeal::new(
-            key,
-            b"plp-store-answers/1",
-            b"plp-answers/1\0",
-        ))
-    }
-
-    /// The answers of response `id`, packed by [`packed::pack`], sealed.
-    pub fn seal(&self, id: i64, packed: &[u8]) -> Vec<u8> {
-        self.0.seal(&id.to_be_bytes(), packed)
-    }
-
-    /// The answers of response `id`: `None` when the blob does not decrypt for that row (the
-    /// caller opens the envelope instead), an error when it decrypts but does not unpack.
-    pub fn open(&self, id: i64, blob: &[u8]) -> Result<Option<Answers>> {
-        let Some(packed) = self.0.open(&id.to_be_bytes(), blob) else {
-            return Ok(None);
-        };
-        if packed.first() != Some(&packed::VERSION) {
-            // Packed by a later plp: this one reads the envelope instead.
-            return Ok(None);
-        }
-        let answers = packed::unpack(&packed)
-            .with_context(|| format!("the stored answers of response {id} do not unpack"))?;
-        Ok(Some(answers))
     }
 }
 
@@ -534,7 +453,7 @@ pub fn verify_audit(conn: &Connection) -> Result<Vec<String>> {
 
 #[cfg(test)]
 mod opener_tests {
-    use super::{opener, packed, AnswerSeal, Answers};
+    use super::opener;
     use crate::study::random;
     use plp_core::fastopen::{x25519, Opener};
     use plp_core::seal::KeyPair;
@@ -574,32 +493,6 @@ mod opener_tests {
             }
         }
         assert_eq!(refused, small.len(), "every small-order point is refused");
-    }
-
-    /// Sealed answers open for their own row under their own study key; another row, another
-    /// key or a damaged blob gives `None` (the export then opens the envelope), and so does
-    /// a later layout version; a current blob that does not unpack is an error.
-    #[test]
-    fn sealed_answers_open_only_for_their_row() {
-        let kp = KeyPair::derive(random());
-        let seal = AnswerSeal::new(&kp);
-        let answers: Answers =
-            serde_json::from_str(r#"{"q1": 2, "q2": "some free text", "q3": ["a"]}"#)
-                .expect("answers");
-        let blob = seal.seal(7, &packed::pack(&answers));
-        assert_eq!(seal.open(7, &blob).expect("opens"), Some(answers.clone()));
-        assert_eq!(seal.open(8, &blob).expect("no error"), None);
-        let other = AnswerSeal::new(&KeyPair::derive(random()));
-        assert_eq!(other.open(7, &blob).expect("no error"), None);
-        let mut bad = blob.clone();
-        *bad.last_mut().expect("bytes") ^= 1;
-        assert_eq!(seal.open(7, &bad).expect("no error"), None);
-        let mut later = packed::pack(&answers);
-        later[0] = packed::VERSION + 1;
-        assert_eq!(seal.open(7, &seal.seal(7, &later)).expect("no error"), None);
-        let broken = seal.seal(7, &[packed::VERSION, 1]);
-        let e = seal.open(7, &broken).expect_err("does not unpack");
-        assert!(format!("{e:#}").contains("response 7"), "{e:#}");
     }
 
     /// The whole opener with AWS-LC inside opens what the `hpke` crate seals, to the same
@@ -652,10 +545,10 @@ mod migrate_tests {
         names.collect::<Result<_, _>>().expect("names")
     }
 
-    /// A store made before the roster index and the answers table gains them when opened,
-    /// and loses the two indexes the roster index replaces; a new store has both from the start.
+    /// A store made before the roster index gains it when opened, and loses the two
+    /// indexes it replaces; a new store has it from the start.
     #[test]
-    fn older_stores_gain_the_roster_index_and_answers() {
+    fn older_stores_gain_the_roster_index() {
         let dir = tempfile::tempdir().expect("temporary folder");
         let path = dir.path().join("plp.sqlite");
         let store = Store::create(&path, "s", "k").expect("created");
@@ -663,21 +556,12 @@ mod migrate_tests {
         store
             .conn
             .execute_batch(
-                "DROP INDEX responses_roster; CREATE INDEX responses_state ON responses(state); CREATE INDEX responses_code ON responses(code); DROP TABLE answers;",
+                "DROP INDEX responses_roster; CREATE INDEX responses_state ON responses(state); CREATE INDEX responses_code ON responses(code);",
             )
             .expect("the older form");
         drop(store);
         let store = Store::open(&path, "s", "k").expect("opened");
         assert_eq!(indexes(&store), ["responses_roster", "responses_tag"]);
-        let answers: String = store
-            .conn
-            .query_row(
-                "SELECT sql FROM sqlite_master WHERE name = 'answers'",
-                [],
-                |r| r.get(0),
-            )
-            .expect("the answers table is back");
-        assert!(answers.contains("ON DELETE CASCADE"), "{answers}");
     }
 
     /// New stores keep pseudonyms WITHOUT ROWID; an older store's rowid table takes that

@@ -158,7 +158,6 @@ fn no_command_prints_or_writes_a_secret() {
     };
     let tag_key = subkey(b"plp-store-tag-key/1");
     let open_key_key = subkey(b"plp-store-open-key/1");
-    let answers_key = subkey(b"plp-store-answers/1");
     // init refuses to overwrite the study or its key.
     ev.run(init(&dir, "plp-secrets", PASSPHRASE))
         .fails_with_verbatim("refusing to overwrite");
@@ -277,7 +276,6 @@ fn no_command_prints_or_writes_a_secret() {
         bytes_secret("the key-file key (Argon2id output)", &kek),
         bytes_secret("the store's tag key", &tag_key),
         bytes_secret("the store's key for envelope keys", &open_key_key),
-        bytes_secret("the store's key for packed answers", &answers_key),
     ];
     for w in words {
         secrets.push(text_secret(&format!("memorable word `{w}`"), w));

@@ -23,7 +23,6 @@ pub mod export;
 pub mod fastopen;
 mod hexfmt;
 pub mod linkage;
-pub mod packed;
 pub mod payload;
 pub mod published;
 pub mod redact;

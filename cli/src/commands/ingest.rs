@@ -18,12 +18,11 @@
 use super::{withdraw, Opened, TagKey};
 use crate::args::IngestArgs;
 use crate::serve::inbox::{Inbox, INBOX_FILE};
-use crate::store::{audit, opener, AnswerSeal, OpenKeyWrap, Store};
+use crate::store::{audit, opener, OpenKeyWrap, Store};
 use crate::study::{now, INBOX_DIR};
 use anyhow::{bail, Context, Result};
 use plp_core::envelope::{fingerprint, Envelope, MAX_ENVELOPE_BYTES};
 use plp_core::fastopen::{AeadKey, Opener};
-use plp_core::packed;
 use plp_core::payload::{self, Payload, ResponsePayload, WithdrawalPayload};
 use plp_core::seal::KeyPair;
 use plp_core::survey::{Side, Survey};
@@ -33,7 +32,6 @@ use std::hash::{Hash, Hasher};
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
-use zeroize::Zeroizing;
 
 /// Envelopes a worker examines at a time, and in the first transaction.
 const BATCH: usize = 500;
@@ -299,7 +297,6 @@ pub fn ingest_items(
         },
         tag_key: TagKey::new(key),
         wrap: OpenKeyWrap::new(key),
-        answers: AnswerSeal::new(key),
     };
     let locked = store.locked_at()?.is_some();
     if store.identifiers_destroyed_at()?.is_some() {
@@ -417,7 +414,6 @@ struct Tools<'a> {
     cx: Examine<'a>,
     tag_key: TagKey,
     wrap: OpenKeyWrap,
-    answers: AnswerSeal,
 }
 
 /// An item after the worker stage.
@@ -430,8 +426,10 @@ struct Examined {
     /// `None` when the envelope was stored before this ingest began (not opened again) or
     /// could not be read.
     verdict: Option<Verdict>,
-    /// What recording stores beside a valid envelope.
-    finished: Finished,
+    /// Keyed withdrawal tag of a response or request.
+    mac: Option<String>,
+    /// Wrapped AEAD key of a response.
+    open_key: Option<Vec<u8>>,
 }
 
 /// The worker stage: fingerprint, then everything [`examine`] does, then the keyed tag and
@@ -451,52 +449,34 @@ fn prepare(mut item: Item, t: &Tools<'_>, known: &HashSet<[u8; 32]>) -> Examined
         sha256,
         sha,
         verdict: None,
-        finished: Finished::default(),
+        mac: None,
+        open_key: None,
     };
     if known.contains(&ex.sha) {
         return ex;
     }
     if let Ok(bytes) = &ex.item.bytes {
         let mut verdict = examine(bytes, &t.cx);
-        ex.finished = finish(&ex.sha256, &mut verdict, t);
+        (ex.mac, ex.open_key) = finish(&ex.sha256, &mut verdict, t);
         ex.verdict = Some(verdict);
     }
     ex
 }
 
-/// What recording stores beside an envelope (SHA-256 `sha256`) that examining found valid:
-/// the keyed withdrawal tag and, for a response, the wrapped AEAD key and the packed answers.
-fn finish(sha256: &str, verdict: &mut Verdict, t: &Tools<'_>) -> Finished {
+/// The keyed withdrawal tag and, for a response, the wrapped AEAD key of an envelope
+/// (SHA-256 `sha256`) that examining found valid.
+fn finish(sha256: &str, verdict: &mut Verdict, t: &Tools<'_>) -> (Option<String>, Option<Vec<u8>>) {
     match verdict {
         Verdict::Response { payload, key, .. } => {
             let mac = t.tag_key.mac(&payload.withdrawal_tag);
-            let packed = Zeroizing::new(packed::pack(&payload.answers));
             // Recording needs the payload's ids, not its answers: free them here, on the
             // worker, rather than on the one thread that records.
             payload.answers.clear();
-            Finished {
-                mac: Some(mac),
-                open_key: Some(t.wrap.wrap(sha256, key)),
-                packed: Some(packed),
-            }
+            (Some(mac), Some(t.wrap.wrap(sha256, key)))
         }
-        Verdict::Withdrawal(w) => Finished {
-            mac: Some(t.tag_key.mac(&w.withdrawal_tag)),
-            ..Finished::default()
-        },
-        Verdict::Reject(_) => Finished::default(),
+        Verdict::Withdrawal(w) => (Some(t.tag_key.mac(&w.withdrawal_tag)), None),
+        Verdict::Reject(_) => (None, None),
     }
-}
-
-/// What [`finish`] adds to an examined envelope.
-#[derive(Default)]
-struct Finished {
-    /// Keyed withdrawal tag of a response or request.
-    mac: Option<String>,
-    /// Wrapped AEAD key of a response.
-    open_key: Option<Vec<u8>>,
-    /// A response's answers, packed ([`plp_core::packed`]) for recording to seal.
-    packed: Option<Zeroizing<Vec<u8>>>,
 }
 
 /// A stored hex id as a set key: 64 or 32 hex digits decoded; anything else (never written
@@ -712,7 +692,7 @@ fn record(
         None => {
             // Stored when the ingest began, gone since (never in practice): examine it here.
             let mut v = examine(bytes, &t.cx);
-            ex.finished = finish(&ex.sha256, &mut v, t);
+            (ex.mac, ex.open_key) = finish(&ex.sha256, &mut v, t);
             v
         }
     };
@@ -740,11 +720,7 @@ fn record(
                 s.rejected += 1;
                 return Ok(());
             }
-            let mac = ex
-                .finished
-                .mac
-                .as_deref()
-                .expect("responses carry their keyed tag");
+            let mac = ex.mac.as_deref().expect("responses carry their keyed tag");
             let side_s = side_name(side);
             tx.prepare_cached(
                 "INSERT INTO responses(envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope, open_key)
@@ -760,16 +736,8 @@ fn record(
                 mac,
                 payload.survey.sha256,
                 bytes,
-                ex.finished.open_key
+                ex.open_key
             ])?;
-            let id = tx.last_insert_rowid();
-            let packed = ex
-                .finished
-                .packed
-                .as_deref()
-                .expect("responses carry their packed answers");
-            tx.prepare_cached("INSERT OR REPLACE INTO answers(id, sealed) VALUES (?1, ?2)")?
-                .execute(params![id, t.answers.seal(id, packed)])?;
             seen.envelopes.insert(ex.sha);
             seen.submissions.insert(submission);
             s.accepted += 1;
@@ -792,11 +760,7 @@ fn record(
                 s.withdrawal_late += 1;
                 "late"
             } else {
-                let mac = ex
-                    .finished
-                    .mac
-                    .as_deref()
-                    .expect("requests carry their keyed tag");
+                let mac = ex.mac.as_deref().expect("requests carry their keyed tag");
                 // Destroyed responses move to `withdrawn` with their hash and submission
                 // id, so `seen` stays right.
                 let people = withdraw::find_people(tx, mac, w.code.as_deref(), None)?;
