@@ -574,15 +574,16 @@ impl TestStudy {
 
     /// The bytes of the store's files (`plp.sqlite`, and its WAL when one exists).
     pub fn store_bytes(&self) -> Vec<(String, Vec<u8>)> {
-        ["plp.sqlite", "plp.sqlite-wal"]
-            .iter()
-            .filter_map(|n| {
-                std::fs::read(self.dir.join(n))
-                    .ok()
-                    .map(|b| (n.to_string(), b))
-            })
-            .collect()
+        store_bytes(&self.dir)
     }
+}
+
+/// The bytes of the store files of the study in `dir` (database and WAL, when present).
+pub fn store_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    ["plp.sqlite", "plp.sqlite-wal"]
+        .iter()
+        .filter_map(|n| std::fs::read(dir.join(n)).ok().map(|b| (n.to_string(), b)))
+        .collect()
 }
 
 /// The study `plp publish` wrote to `site`, loaded as the respondent app loads it.

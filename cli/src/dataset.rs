@@ -161,8 +161,7 @@ pub fn roster(
     survey_sha256: &str,
     allocated: Option<&[String]>,
 ) -> Result<Roster> {
-    // Room for the pseudonym table's indexes of a million respondents, so drawing them
-    // does not read pages back from the file.
+    // See ROSTER_CACHE_KIB: linking and writing pseudonyms, given back after.
     store
         .conn
         .pragma_update(None, "cache_size", -ROSTER_CACHE_KIB)?;
@@ -197,7 +196,9 @@ pub fn roster(
         // The index gives responses by code; linkage takes them in order of arrival.
         raw.sort_unstable_by_key(|r| match r.2 {
             Source::Response(id) => id,
-            Source::Record(_) => i64::MAX,
+            Source::Record(_) => {
+                unreachable!("records are read only once identifiers are destroyed")
+            }
         });
     }
     let groups: Vec<Group<usize>> = link(

@@ -7,6 +7,7 @@ use plp_core::export::answer_cells;
 use plp_core::payload::ResponseDraft;
 use plp_core::published::{LoadedStudy, PublishedStudy};
 use plp_core::sample::{walk, SplitMix64, Style};
+use plp_core::survey::Survey;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -123,6 +124,19 @@ fn seal_all(
     out
 }
 
+/// The free-text answers (text questions and "Other" texts) among `answers`, by key.
+fn free_texts<'a>(
+    survey: &'a Survey,
+    answers: &'a Answers,
+) -> impl Iterator<Item = (&'a String, &'a str)> + 'a {
+    answers
+        .iter()
+        .filter(|(k, _)| {
+            k.ends_with("_other") || survey.question(k).is_some_and(|q| q.kind.is_text())
+        })
+        .filter_map(|(k, a)| Some((k, a.as_text()?)))
+}
+
 #[test]
 fn export_matches_what_was_sealed() {
     let tmp = tempfile::tempdir().unwrap();
@@ -169,27 +183,19 @@ fn export_matches_what_was_sealed() {
     let sealed = seal_all(&study, &env_dir, &people);
     ok(plp(&study_dir, &["ingest", env_dir.to_str().unwrap()]));
     // The store keeps answers sealed only (inside the envelopes): no free text in its files.
-    let store_files: Vec<Vec<u8>> = std::fs::read_dir(&study_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().contains("plp.sqlite"))
-        .map(|p| std::fs::read(p).unwrap())
-        .collect();
+    let store = plp_tests::store_bytes(&study_dir);
     let texts: Vec<&str> = sealed
         .iter()
-        .flat_map(|s| &s.answers)
-        .filter(|(k, _)| {
-            k.ends_with("_other") || study.survey.question(k).is_some_and(|q| q.kind.is_text())
-        })
-        .filter_map(|(_, a)| a.as_text())
+        .flat_map(|s| free_texts(&study.survey, &s.answers))
+        .map(|(_, t)| t)
         .filter(|t| t.len() >= 12)
         .collect();
     assert!(texts.len() >= 5, "too few free texts to look for");
     for t in texts {
         assert!(
-            !store_files
+            !store
                 .iter()
-                .any(|f| f.windows(t.len()).any(|w| w == t.as_bytes())),
+                .any(|(_, b)| plp_tests::contains_bytes(b, t.as_bytes())),
             "the store holds the answer `{t}`"
         );
     }
@@ -307,14 +313,8 @@ fn export_matches_what_was_sealed() {
     let (_, frows) = read_csv(&out.join("free_text.csv"));
     let mut expected_texts = Vec::new();
     for s in &kept {
-        for (k, v) in &s.answers {
-            let base = k.trim_end_matches("_other");
-            let q = survey.question(base).unwrap();
-            if let Answer::Text(t) = v {
-                if q.kind.is_text() || k.ends_with("_other") {
-                    expected_texts.push((k.clone(), plp_core::redact::redact(t)));
-                }
-            }
+        for (k, t) in free_texts(survey, &s.answers) {
+            expected_texts.push((k.clone(), plp_core::redact::redact(t)));
         }
     }
     let mut got: Vec<(String, String)> =

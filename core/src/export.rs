@@ -164,9 +164,10 @@ pub fn answer_cells(survey: &Survey, answers: &Answers) -> Vec<String> {
     out
 }
 
-/// [`answer_cells`] joined with commas, written straight into one string: an export keeps
-/// one of these per respondent (a million of them), so no cell gets an allocation of its
-/// own. Cells are option numbers, 0/1 flags and integers, never anything CSV quotes.
+/// [`answer_cells`] joined with commas, written straight into one string, as
+/// [`cells_and_free_text`] gives them to an export (one per respondent, a million of them,
+/// so no cell gets an allocation of its own). Cells are option numbers, 0/1 flags and
+/// integers, never anything CSV quotes.
 pub fn answer_cells_joined(survey: &Survey, answers: &Answers) -> String {
     joined_cells(survey, &survey.lay_out(answers))
 }
@@ -233,8 +234,8 @@ fn question_cells(q: &Question, a: Option<&Answer>, emit: &mut impl FnMut(Option
 }
 
 /// The rows [`free_text`] gives one respondent, each passed to `emit` as its six fields
-/// (pair, person, side, question key, number, redacted text): what an export streams
-/// without building the table.
+/// (pair, person, side, question key, number, redacted text). An export streams the same
+/// rows through [`cells_and_free_text`].
 pub fn free_text_rows(survey: &Survey, p: &Respondent<'_>, emit: impl FnMut([&str; 6])) {
     free_text_in(survey, p, &survey.lay_out(p.answers), emit);
 }

@@ -123,7 +123,7 @@ pub fn answer_problems(survey: &Survey, answers: &Answers) -> Vec<Problem> {
             _ => {}
         }
         if let Some(a) = other[i] {
-            let key = || survey.index().labels[i].1.clone().unwrap_or_default();
+            let key = || q.other_key().unwrap_or_default();
             if !(shown && other_chosen(q, answer)) {
                 push(
                     q,
