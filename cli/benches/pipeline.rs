@@ -645,31 +645,48 @@ fn stages(study: &LoadedStudy, key: &KeyPair, jsonl: &Path) {
         }),
     );
     report(
-        "payload JSON (payload::parse)",
+        "payload JSON, answers owned (payload::parse)",
         each(&mut |i| {
             std::hint::black_box(payload::parse(&plains[i].plaintext).is_ok());
         }),
     );
-    let parsed: Vec<_> = plains
+    report(
+        "payload JSON, answers in place (payload::read, ingest)",
+        each(&mut |i| {
+            std::hint::black_box(payload::read(&plains[i].plaintext).is_ok());
+        }),
+    );
+    let read: Vec<_> = plains
         .iter()
-        .map(|p| match payload::parse(&p.plaintext).expect("payload") {
+        .map(|p| match payload::read(&p.plaintext).expect("payload") {
             Payload::Response(r) => r,
             Payload::Withdrawal(_) => panic!("a response"),
         })
         .collect();
     report(
-        "validation against the survey (verify)",
+        "validation against the survey (verify, ingest)",
         each(&mut |i| {
-            std::hint::black_box(parsed[i].verify(survey).is_ok());
+            std::hint::black_box(read[i].verify(survey).is_ok());
+        }),
+    );
+    let who = plp_core::export::Who {
+        pair_id: "D1",
+        person_id: "R1",
+        side: plp_core::survey::Side::A,
+    };
+    report(
+        "answers in place (payload::read_answers, export)",
+        each(&mut |i| {
+            std::hint::black_box(payload::read_answers(&plains[i].plaintext).is_ok());
         }),
     );
     report(
-        "export cells (export::answer_cells_joined)",
+        "cells and free-text rows (export)",
         each(&mut |i| {
-            std::hint::black_box(plp_core::export::answer_cells_joined(
-                survey,
-                &parsed[i].answers,
-            ));
+            let slots = survey.lay_out_read(&read[i].answers);
+            let mut rows = 0;
+            let cells = plp_core::export::cells_and_free_text(survey, who, &slots, |_| rows += 1);
+            std::hint::black_box((cells, rows));
         }),
     );
 }

@@ -5,9 +5,10 @@
 //! - [`roster`] settles who is in the dataset without opening anything: pair code, side and
 //!   row of every accepted response come from the store's columns; linkage, pseudonyms and
 //!   the export order follow.
-//! - [`open_answers`] then opens the respondents' answers in roster order, a chunk at a
+//! - [`open_answers`] then opens the respondents' payloads in roster order, a chunk at a
 //!   time on every core (each worker with its own read-only connection), and hands each
-//!   chunk to the caller in order. A response ingested with its wrapped AEAD key
+//!   chunk's plaintexts to the caller's work on that worker, whose results come back in
+//!   order. The caller reads the answers in place ([`answers_of`]). A response ingested with its wrapped AEAD key
 //!   ([`crate::store::OpenKeyWrap`]) is decrypted with AES-GCM alone; others are opened
 //!   with X25519 as at ingest.
 //!
@@ -17,15 +18,15 @@
 use crate::pseudonyms::Pseudonyms;
 use crate::store::{opener, OpenKeyWrap, Store};
 use anyhow::{bail, Context, Result};
-use plp_core::answers::Answers;
+use plp_core::answers::{Answers, ReadAnswers};
 use plp_core::envelope::Envelope;
 use plp_core::linkage::{link, Class, Group};
 use plp_core::seal::KeyPair;
 use plp_core::survey::Side;
 use rusqlite::{OpenFlags, OptionalExtension};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::{mpsc, Mutex};
+use zeroize::Zeroizing;
 
 /// Respondents opened per chunk in [`open_answers`].
 const CHUNK: usize = 1024;
@@ -131,18 +132,18 @@ pub struct Dataset {
     pub groups: Vec<GroupReport>,
 }
 
-#[derive(Deserialize)]
-struct Record {
-    answers: Answers,
-}
+/// A respondent's opened payload: a stored response's, or a pseudonymised record's.
+pub type Plaintext = Zeroizing<Vec<u8>>;
 
-/// The `answers` of a stored response. Its payload was parsed strictly and validated at
-/// ingest ([`plp_core::payload::parse`], `verify`); reading it back needs only the answers,
-/// and the other members are skipped.
-#[derive(Deserialize)]
-struct StoredResponse {
-    #[serde(deserialize_with = "plp_core::answers::deserialize_answers")]
-    answers: Answers,
+/// The answers in `plain`, `m`'s opened payload ([`open_answers`]), read in place. A
+/// response's payload was parsed strictly and validated at ingest
+/// ([`plp_core::payload::read`], `verify`), a record's written by plp: reading either back
+/// needs only the answers, and the other members are skipped.
+pub fn answers_of<'a>(m: &Member, plain: &'a [u8]) -> Result<ReadAnswers<'a>> {
+    plp_core::payload::read_answers(plain).with_context(|| match &m.source {
+        Source::Response(id) => format!("stored response {id} is not a response payload"),
+        Source::Record(person) => format!("the record of {person} holds no answers"),
+    })
 }
 
 fn side_of(s: &str) -> Side {
@@ -345,15 +346,15 @@ fn response_of_another_version(
         .optional()?)
 }
 
-/// Opens the answers of `people` in order, [`CHUNK`] respondents at a time on every core.
-/// `each` turns a chunk's members and their answers into what the caller keeps (in a worker
-/// thread); `sink` receives those results in roster order, with the index of the chunk's
-/// first member.
+/// Opens the payloads of `people` in order, [`CHUNK`] respondents at a time on every core.
+/// `each` turns a chunk's members and their plaintexts into what the caller keeps (in a
+/// worker thread, where the answers are read in place with [`answers_of`]); `sink` receives
+/// those results in roster order, with the index of the chunk's first member.
 pub fn open_answers<T: Send>(
     store: &Store,
     key: &KeyPair,
     people: &[Member],
-    each: impl Fn(&[Member], Vec<Answers>) -> Result<T> + Sync,
+    each: impl Fn(&[Member], Vec<Plaintext>) -> Result<T> + Sync,
     mut sink: impl FnMut(usize, T) -> Result<()>,
 ) -> Result<()> {
     let path = store
@@ -407,8 +408,8 @@ pub fn open_answers<T: Send>(
                     }
                     let result = chunks[i]
                         .iter()
-                        .map(|m| reader.answers(m, opener, wrap))
-                        .collect::<Result<Vec<Answers>>>()
+                        .map(|m| reader.plaintext(m, opener, wrap))
+                        .collect::<Result<Vec<Plaintext>>>()
                         .and_then(|answers| each(chunks[i], answers));
                     let failed = result.is_err();
                     if done_tx.send((i, result)).is_err() || failed {
@@ -466,12 +467,12 @@ impl Reader {
         Ok(Reader { conn })
     }
 
-    fn answers(
+    fn plaintext(
         &mut self,
         m: &Member,
         opener: &plp_core::fastopen::Opener,
         wrap: &OpenKeyWrap,
-    ) -> Result<Answers> {
+    ) -> Result<Plaintext> {
         let gone = || {
             anyhow::anyhow!(
                 "respondent {} left the store while it was read (a withdrawal or another command ran at the same time); run the command again",
@@ -491,13 +492,10 @@ impl Reader {
                 let fast = open_key
                     .and_then(|k| wrap.unwrap(&sha, &k))
                     .and_then(|k| k.open(&env.ct).ok());
-                let plain = match fast {
+                Ok(match fast {
                     Some(p) => p,
                     None => opener.open(&env)?.plaintext,
-                };
-                let stored: StoredResponse = serde_json::from_slice(&plain)
-                    .with_context(|| format!("stored response {id} is not a response payload"))?;
-                Ok(stored.answers)
+                })
             }
             Source::Record(person) => {
                 let mut stmt = self
@@ -507,9 +505,7 @@ impl Reader {
                     .query_row([person], |r| r.get(0))
                     .optional()?
                     .ok_or_else(gone)?;
-                let plain = opener.open(&Envelope::parse(&envelope)?)?.plaintext;
-                let rec: Record = serde_json::from_slice(&plain)?;
-                Ok(rec.answers)
+                Ok(opener.open(&Envelope::parse(&envelope)?)?.plaintext)
             }
         }
     }
@@ -528,7 +524,13 @@ pub fn load(
         store,
         key,
         &roster.people,
-        |_, answers| Ok(answers),
+        |members, plains| {
+            members
+                .iter()
+                .zip(&plains)
+                .map(|(m, p)| Ok(answers_of(m, p)?.to_answers()))
+                .collect::<Result<Vec<Answers>>>()
+        },
         |_, answers: Vec<Answers>| {
             people.extend(answers);
             Ok(())
@@ -637,30 +639,5 @@ mod tests {
             e.contains("another survey version (bbbbbbbbbbbbbbbb…)"),
             "{e}"
         );
-    }
-
-    /// The direct decoding gives what `Answer`'s own (untagged) decoding gives.
-    #[test]
-    fn fast_answers_decode_as_core_does() {
-        let json = r#"{"format":"plp-response/1","answers":{"q1":"yes","q2":7,"q3":-2,"q4":["a","b"],"q5":[],"q6":"text with \"quotes\" and \u00e9"},"code":"AB"}"#;
-        let fast: StoredResponse = serde_json::from_str(json).unwrap();
-        #[derive(Deserialize)]
-        struct Slow {
-            answers: Answers,
-        }
-        let slow: Slow = serde_json::from_str(json).unwrap();
-        assert_eq!(fast.answers, slow.answers);
-        for bad in [
-            r#"{"answers":{"q":1.5}}"#,
-            r#"{"answers":{"q":[1]}}"#,
-            r#"{"answers":{"q":null}}"#,
-            r#"{"answers":{"q":18446744073709551615}}"#,
-        ] {
-            assert!(
-                serde_json::from_str::<StoredResponse>(bad).is_err(),
-                "{bad}"
-            );
-            assert!(serde_json::from_str::<Slow>(bad).is_err(), "{bad}");
-        }
     }
 }

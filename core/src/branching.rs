@@ -6,7 +6,7 @@
 //! of the *visible* questions before it. An answer to a hidden question counts as absent, so
 //! a stale answer can never keep a later branch open.
 
-use crate::answers::{Answer, Answers};
+use crate::answers::{Answer, Answers, Value};
 use crate::survey::{Question, Rule, Survey};
 use std::collections::BTreeSet;
 
@@ -23,7 +23,10 @@ pub fn visible_ids(survey: &Survey, answers: &Answers) -> Vec<String> {
 /// Whether each question is visible, in the order of [`Survey::questions`]: what
 /// [`visible_ids`] computes, without copying ids (validation asks once per response).
 pub(crate) fn visible_mask(survey: &Survey, answers: &Answers) -> Vec<bool> {
-    let slots: Vec<Option<&Answer>> = survey.questions().map(|q| answers.get(&q.id)).collect();
+    let slots: Vec<Option<Value<'_>>> = survey
+        .questions()
+        .map(|q| answers.get(&q.id).map(Answer::value))
+        .collect();
     visible_mask_slots(survey, &slots)
 }
 
@@ -43,7 +46,7 @@ pub fn visible_questions<'s>(survey: &'s Survey, answers: &Answers) -> Vec<&'s Q
 pub(crate) fn holds(rule: &Rule, answers: &Answers, visible: &BTreeSet<&str>) -> bool {
     holds_with(rule, &|q: &str| {
         if visible.contains(q) {
-            answers.get(q)
+            answers.get(q).map(Answer::value)
         } else {
             None
         }
@@ -53,7 +56,7 @@ pub(crate) fn holds(rule: &Rule, answers: &Answers, visible: &BTreeSet<&str>) ->
 /// Whether each question is visible, for answers laid out by question position (`slots[i]`
 /// answers the i-th question): a question is visible when its rule holds on the answers of
 /// the visible questions before it.
-pub(crate) fn visible_mask_slots(survey: &Survey, slots: &[Option<&Answer>]) -> Vec<bool> {
+pub(crate) fn visible_mask_slots(survey: &Survey, slots: &[Option<Value<'_>>]) -> Vec<bool> {
     let position = &survey.index().position;
     let mut visible = vec![false; slots.len()];
     for (i, q) in survey.questions().enumerate() {
@@ -74,21 +77,21 @@ pub(crate) fn visible_mask_slots(survey: &Survey, slots: &[Option<&Answer>]) -> 
 
 /// Whether a rule holds, reading answers through `get` (which answers `None` for a
 /// question that is hidden or not yet settled).
-fn holds_with<'a>(rule: &Rule, get: &dyn Fn(&str) -> Option<&'a Answer>) -> bool {
+fn holds_with<'a>(rule: &Rule, get: &dyn Fn(&str) -> Option<Value<'a>>) -> bool {
     match rule {
         Rule::Equals { question, option } => {
-            get(question).and_then(Answer::as_text) == Some(option.as_str())
+            get(question).and_then(Value::as_text) == Some(option.as_str())
         }
         Rule::OneOf { question, options } => get(question)
-            .and_then(Answer::as_text)
+            .and_then(Value::as_text)
             .is_some_and(|a| options.iter().any(|o| o == a)),
         Rule::AnySelected { question, options } => get(question)
-            .and_then(Answer::as_list)
-            .is_some_and(|sel| sel.iter().any(|s| options.contains(s))),
+            .and_then(Value::as_list)
+            .is_some_and(|sel| sel.iter().any(|s| options.iter().any(|o| o == s))),
         Rule::Answered { question } => get(question).is_some_and(|a| match a {
-            Answer::Text(s) => !s.trim().is_empty(),
-            Answer::List(v) => !v.is_empty(),
-            Answer::Int(_) => true,
+            Value::Text(s) => !s.trim().is_empty(),
+            Value::List(v) => !v.is_empty(),
+            Value::Int(_) => true,
         }),
         Rule::Not(r) => !holds_with(r, get),
         Rule::All(rs) => rs.iter().all(|r| holds_with(r, get)),
@@ -142,10 +145,15 @@ pub fn prune(survey: &Survey, answers: &Answers) -> Pruned {
 
 /// Whether the answer to `q` picks an option that asks for "Other" text.
 pub fn other_chosen(q: &Question, answer: Option<&Answer>) -> bool {
+    other_chosen_in(q, answer.map(Answer::value))
+}
+
+/// [`other_chosen`] for an answer in either storage.
+pub(crate) fn other_chosen_in(q: &Question, answer: Option<Value<'_>>) -> bool {
     let is_other = |id: &str| q.option(id).is_some_and(|o| o.other);
     match answer {
-        Some(Answer::Text(s)) => is_other(s),
-        Some(Answer::List(v)) => v.iter().any(|s| is_other(s)),
+        Some(Value::Text(s)) => is_other(s),
+        Some(Value::List(v)) => v.iter().any(is_other),
         _ => false,
     }
 }

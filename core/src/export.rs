@@ -8,7 +8,7 @@
 //! redacted. A blank cell means "not asked or not answered". Everything here is pure: the
 //! CLI writes the bytes.
 
-use crate::answers::{Answer, Answers};
+use crate::answers::{Answers, Value};
 use crate::redact::redact;
 use crate::survey::{Kind, Question, Side, Slots, Survey};
 
@@ -172,16 +172,28 @@ pub fn answer_cells_joined(survey: &Survey, answers: &Answers) -> String {
     joined_cells(survey, &survey.lay_out(answers))
 }
 
-/// What an export needs of one respondent, from laying out their answers by question once:
-/// [`answer_cells_joined`] (returned) and the [`free_text_rows`] (passed to `emit`).
+/// Who a respondent's free-text rows are about.
+#[derive(Debug, Clone, Copy)]
+pub struct Who<'a> {
+    /// Pseudonymous pair id.
+    pub pair_id: &'a str,
+    /// Pseudonymous person id.
+    pub person_id: &'a str,
+    /// Side in the pair.
+    pub side: Side,
+}
+
+/// What an export needs of one respondent, from their answers laid out by question once
+/// ([`Survey::lay_out_read`]): [`answer_cells_joined`] (returned) and the
+/// [`free_text_rows`] (passed to `emit`).
 pub fn cells_and_free_text(
     survey: &Survey,
-    p: &Respondent<'_>,
+    who: Who<'_>,
+    slots: &Slots<'_>,
     emit: impl FnMut([&str; 6]),
 ) -> String {
-    let slots = survey.lay_out(p.answers);
-    free_text_in(survey, p, &slots, emit);
-    joined_cells(survey, &slots)
+    free_text_in(survey, who, slots, emit);
+    joined_cells(survey, slots)
 }
 
 fn joined_cells(survey: &Survey, slots: &Slots<'_>) -> String {
@@ -212,23 +224,23 @@ fn each_cell_in(survey: &Survey, slots: &Slots<'_>, mut emit: impl FnMut(Option<
 }
 
 /// The cells of one question given its answer (none for text and display-only questions).
-fn question_cells(q: &Question, a: Option<&Answer>, emit: &mut impl FnMut(Option<i64>)) {
+fn question_cells(q: &Question, a: Option<Value<'_>>, emit: &mut impl FnMut(Option<i64>)) {
     if !q.kind.in_answers() || q.kind.is_text() {
         return;
     }
     match &q.kind {
         Kind::Single { options } => emit(
-            a.and_then(Answer::as_text)
+            a.and_then(Value::as_text)
                 .and_then(|id| options.iter().position(|o| o.id == id))
                 .map(|i| i as i64 + 1),
         ),
         Kind::Multiple { options } => {
-            let sel = a.and_then(Answer::as_list);
+            let sel = a.and_then(Value::as_list);
             for o in options {
                 emit(sel.map(|s| i64::from(s.contains(&o.id))));
             }
         }
-        Kind::Rating { .. } => emit(a.and_then(Answer::as_int)),
+        Kind::Rating { .. } => emit(a.and_then(Value::as_int)),
         _ => {}
     }
 }
@@ -237,22 +249,22 @@ fn question_cells(q: &Question, a: Option<&Answer>, emit: &mut impl FnMut(Option
 /// (pair, person, side, question key, number, redacted text). An export streams the same
 /// rows through [`cells_and_free_text`].
 pub fn free_text_rows(survey: &Survey, p: &Respondent<'_>, emit: impl FnMut([&str; 6])) {
-    free_text_in(survey, p, &survey.lay_out(p.answers), emit);
+    let who = Who {
+        pair_id: &p.pair_id,
+        person_id: &p.person_id,
+        side: p.side,
+    };
+    free_text_in(survey, who, &survey.lay_out(p.answers), emit);
 }
 
-fn free_text_in(
-    survey: &Survey,
-    p: &Respondent<'_>,
-    slots: &Slots<'_>,
-    mut emit: impl FnMut([&str; 6]),
-) {
-    let side = side_label(p.side);
+fn free_text_in(survey: &Survey, who: Who<'_>, slots: &Slots<'_>, mut emit: impl FnMut([&str; 6])) {
+    let side = side_label(who.side);
     let labels = &survey.index().labels;
     for (i, q) in survey.questions().enumerate() {
         let (number, other_key) = &labels[i];
-        let mut push = |key: &str, a: Option<&Answer>| {
-            if let Some(Answer::Text(t)) = a {
-                emit([&p.pair_id, &p.person_id, side, key, number, &redact(t)]);
+        let mut push = |key: &str, a: Option<Value<'_>>| {
+            if let Some(Value::Text(t)) = a {
+                emit([who.pair_id, who.person_id, side, key, number, &redact(t)]);
             }
         };
         if q.kind.is_text() {
@@ -514,6 +526,7 @@ pub fn free_text(survey: &Survey, people: &[Respondent<'_>]) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::answers::{Answer, ReadAnswers};
     use crate::sample::{walk, Source, SplitMix64, Style};
 
     /// Cells and free-text rows as they were read before [`Survey::lay_out`]: a map lookup
@@ -522,7 +535,9 @@ mod tests {
         let mut cells = Vec::new();
         let mut text = Vec::new();
         for q in survey.questions() {
-            question_cells(q, answers.get(&q.id), &mut |c| cells.push(c));
+            question_cells(q, answers.get(&q.id).map(Answer::value), &mut |c| {
+                cells.push(c)
+            });
             let keys = [q.kind.is_text().then(|| q.id.clone()), q.other_key()];
             for key in keys.into_iter().flatten() {
                 if let Some(Answer::Text(t)) = answers.get(&key) {
@@ -581,9 +596,18 @@ mod tests {
             let (ref_cells, ref_text) = reference(&survey, &answers);
             assert_eq!(cells, ref_cells, "round {round}: {answers:?}");
             assert_eq!(text, ref_text, "round {round}: {answers:?}");
-            // The export's one-pass form gives both.
+            // The export's one-pass form gives both, from the answers read in place from
+            // their JSON.
+            let json = serde_json::to_vec(&answers).expect("answers serialise");
+            let read: ReadAnswers<'_> = serde_json::from_slice(&json).expect("answers read");
             let mut together = Vec::new();
-            let joined = cells_and_free_text(&survey, &p, |f| {
+            let who = Who {
+                pair_id: "D1",
+                person_id: "R1",
+                side: Side::A,
+            };
+            let joined = cells_and_free_text(&survey, who, &survey.lay_out_read(&read), |f| {
+                assert_eq!(&f[..3], ["D1", "R1", "A"]);
                 together.push([f[3].to_string(), f[4].to_string(), f[5].to_string()]);
             });
             let expected: Vec<String> = ref_cells

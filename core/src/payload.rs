@@ -4,13 +4,13 @@
 //! normalisation, pruning, validation and the withdrawal tag happen in one place. The CLI
 //! parses with [`parse`] and checks with [`ResponsePayload::verify`].
 
-use crate::answers::Answers;
+use crate::answers::{AnswerSet, Answers, ReadAnswers, Value};
 use crate::branching::prune;
 use crate::code::{normalise_and_check, CodePattern};
 use crate::error::Error;
 use crate::hexfmt::{is_date, is_lower_hex};
 use crate::survey::{Side, Survey};
-use crate::validate::validate_response;
+use crate::validate::{validate_response, validate_slots};
 use crate::withdrawal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -53,10 +53,12 @@ pub struct Consent {
     pub date: String,
 }
 
-/// A response payload.
+/// A response payload, generic over how its answers are held: [`ResponsePayload`] owns
+/// them (what the browser builds and seals); [`ResponseView`] reads them in place from the
+/// plaintext (what ingest checks for each of a million envelopes, with no answer copied).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ResponsePayload {
+pub struct Response<A> {
     /// Always [`RESPONSE_FORMAT`].
     pub format: String,
     /// 32 hex digits drawn once per submission.
@@ -70,9 +72,14 @@ pub struct ResponsePayload {
     /// Withdrawal tag, 64 hex digits.
     pub withdrawal_tag: String,
     /// Answers by question id.
-    #[serde(deserialize_with = "crate::answers::deserialize_answers")]
-    pub answers: Answers,
+    pub answers: A,
 }
+
+/// A response payload with its answers owned.
+pub type ResponsePayload = Response<Answers>;
+
+/// A response payload with its answers read in place from the plaintext (see [`read`]).
+pub type ResponseView<'a> = Response<ReadAnswers<'a>>;
 
 /// A withdrawal request payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,11 +98,11 @@ pub struct WithdrawalPayload {
     pub date: String,
 }
 
-/// An opened payload of either kind.
+/// An opened payload of either kind; `A` as in [`Response`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Payload {
+pub enum Payload<A = Answers> {
     /// A survey response.
-    Response(Box<ResponsePayload>),
+    Response(Box<Response<A>>),
     /// A request to withdraw.
     Withdrawal(WithdrawalPayload),
 }
@@ -109,6 +116,15 @@ struct FormatOnly<'a> {
 
 /// Parses plaintext into a payload, strictly: exact members, well-formed ids, tags and dates.
 pub fn parse(plaintext: &[u8]) -> Result<Payload, Error> {
+    Ok(match read(plaintext)? {
+        Payload::Response(p) => Payload::Response(Box::new(p.map_answers(|a| a.to_answers()))),
+        Payload::Withdrawal(w) => Payload::Withdrawal(w),
+    })
+}
+
+/// [`parse`], with a response's answers read in place rather than copied: what ingest
+/// uses. Accepts and refuses exactly what [`parse`] does, with the same errors.
+pub fn read(plaintext: &[u8]) -> Result<Payload<ReadAnswers<'_>>, Error> {
     if plaintext.len() > MAX_PAYLOAD_BYTES {
         return Err(Error::TooLarge {
             what: "payload",
@@ -122,7 +138,7 @@ pub fn parse(plaintext: &[u8]) -> Result<Payload, Error> {
     }
     // Nearly every payload is a response: read it as one in a single pass, and only when
     // that fails read its `format` first, to say what is wrong.
-    let first = match serde_json::from_slice::<ResponsePayload>(plaintext) {
+    let first = match serde_json::from_slice::<ResponseView<'_>>(plaintext) {
         Ok(p) if p.format == RESPONSE_FORMAT => {
             p.check_form()?;
             return Ok(Payload::Response(Box::new(p)));
@@ -147,23 +163,37 @@ pub fn parse(plaintext: &[u8]) -> Result<Payload, Error> {
     }
 }
 
+/// The `answers` of a payload that was parsed strictly and validated when it was ingested
+/// (a stored response, or a pseudonymised record): read in place, the other members
+/// skipped unread. What an export reads for each respondent.
+pub fn read_answers(plaintext: &[u8]) -> Result<ReadAnswers<'_>, Error> {
+    #[derive(Deserialize)]
+    struct Stored<'a> {
+        #[serde(borrow)]
+        answers: ReadAnswers<'a>,
+    }
+    serde_json::from_slice::<Stored<'_>>(plaintext)
+        .map(|s| s.answers)
+        .map_err(|e| Error::Payload(e.to_string()))
+}
+
 /// SHA-256 of bytes as lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
 /// The error for an `answers` object with more than [`MAX_ANSWERS`] entries.
-fn check_answer_count(answers: &Answers) -> Result<(), Error> {
-    if answers.len() > MAX_ANSWERS {
+fn check_answer_count(answers: &impl AnswerSet) -> Result<(), Error> {
+    if answers.count() > MAX_ANSWERS {
         return Err(Error::Payload(format!(
             "`answers` has {} entries, over the limit of {MAX_ANSWERS}",
-            answers.len()
+            answers.count()
         )));
     }
     Ok(())
 }
 
-impl ResponsePayload {
+impl<A: AnswerSet> Response<A> {
     fn check_form(&self) -> Result<(), Error> {
         let fail = |m: &str| Err(Error::Payload(m.to_string()));
         check_answer_count(&self.answers)?;
@@ -209,15 +239,32 @@ impl ResponsePayload {
         if self.code != crate::code::normalise(&self.code) {
             return Err(Error::Payload("`code` is not normalised".into()));
         }
-        validate_response(survey, &self.code, &self.answers).map_err(Error::Invalid)
+        validate_slots(survey, &self.code, &self.answers.lay_out(survey)).map_err(Error::Invalid)
     }
 
     /// The side of the pair, from the pairing question's answer.
     pub fn side(&self, survey: &Survey) -> Option<Side> {
         self.answers
-            .get(&survey.pairing.question)
-            .and_then(|a| a.as_text())
+            .value_of(&survey.pairing.question)
+            .and_then(Value::as_text)
             .and_then(|o| survey.side_for(o))
+    }
+}
+
+impl<A> Response<A> {
+    /// The same payload with its answers made into something else: copied out of the
+    /// plaintext ([`parse`]), or dropped once checked (ingest records the ids, not the
+    /// answers, which stay sealed in the envelope).
+    pub fn map_answers<B>(self, f: impl FnOnce(A) -> B) -> Response<B> {
+        Response {
+            format: self.format,
+            submission_id: self.submission_id,
+            survey: self.survey,
+            consent: self.consent,
+            code: self.code,
+            withdrawal_tag: self.withdrawal_tag,
+            answers: f(self.answers),
+        }
     }
 }
 
@@ -353,5 +400,93 @@ mod tests {
         assert!(matches!(parse(w), Ok(Payload::Withdrawal(_))));
         assert!(parse(br#"["plp-withdrawal/1"]"#).is_err());
         assert!(parse(br#"{"format":"plp-other/1"}"#).is_err());
+    }
+
+    /// What [`read`] reads (answers in place) and [`parse`] gives (answers owned) is what
+    /// serde's own reading of [`ResponsePayload`] gives, whatever the order of members and
+    /// answer keys, with repeated keys; and the view verifies and sides as the owned
+    /// payload does. Random walks through the built-in survey, some damaged.
+    #[test]
+    fn read_in_place_agrees_with_owned_reading() {
+        use crate::sample::{walk, SplitMix64, Style};
+        use serde_json::Value as Json;
+        let survey = crate::check::from_toml(crate::PLP_SURVEY_TOML).expect("built-in survey");
+        let mut rng = SplitMix64(5);
+        let mut verified = 0;
+        for round in 0..500u64 {
+            let mut answers = walk(&survey, &mut rng, &Style::default(), &Answers::new());
+            if round % 7 == 0 {
+                answers.insert("q99_unknown".into(), crate::Answer::Int(1));
+            }
+            let p = ResponsePayload {
+                format: RESPONSE_FORMAT.into(),
+                submission_id: format!("{round:032x}"),
+                survey: SurveyRef {
+                    id: survey.survey.id.clone(),
+                    version: survey.survey.version.clone(),
+                    sha256: "ab".repeat(32),
+                },
+                consent: Consent {
+                    information_sheet_version: survey.information_sheet.version.clone(),
+                    information_sheet_sha256: survey.index().sheet_sha256.clone(),
+                    agreed: true,
+                    date: "2026-11-29".into(),
+                },
+                code: "AB".into(),
+                withdrawal_tag: "cd".repeat(32),
+                answers,
+            };
+            let canonical = p.to_json();
+            // Members reversed (answers first), answer keys reversed, one key repeated
+            // with its first value given last-but-one.
+            let Json::Object(members) = serde_json::from_slice::<Json>(&canonical).unwrap() else {
+                unreachable!()
+            };
+            let mut shuffled = String::from("{");
+            for (i, (k, v)) in members.iter().rev().enumerate() {
+                if i > 0 {
+                    shuffled.push(',');
+                }
+                shuffled.push_str(&serde_json::to_string(k).unwrap());
+                shuffled.push(':');
+                match v {
+                    Json::Object(a) if k == "answers" => {
+                        let mut parts: Vec<String> = a
+                            .iter()
+                            .rev()
+                            .map(|(k, v)| format!("{}:{}", Json::from(k.as_str()), v))
+                            .collect();
+                        if let Some((k, _)) = a.iter().next() {
+                            parts.insert(0, format!("{}:\"stale\"", Json::from(k.as_str())));
+                        }
+                        shuffled.push_str(&format!("{{{}}}", parts.join(",")));
+                    }
+                    other => shuffled.push_str(&other.to_string()),
+                }
+            }
+            shuffled.push('}');
+            for json in [canonical, shuffled.into_bytes()] {
+                let oracle: ResponsePayload = serde_json::from_slice(&json).unwrap();
+                assert_eq!(oracle, p, "round {round}");
+                let Ok(Payload::Response(owned)) = parse(&json) else {
+                    panic!("round {round}: not a response")
+                };
+                assert_eq!(*owned, oracle, "round {round}");
+                let Ok(Payload::Response(view)) = read(&json) else {
+                    panic!("round {round}: not a response")
+                };
+                assert_eq!(view.answers.to_answers(), oracle.answers, "round {round}");
+                let (v, o) = (view.verify(&survey), oracle.verify(&survey));
+                assert_eq!(
+                    v.as_ref().map_err(ToString::to_string),
+                    o.as_ref().map_err(ToString::to_string),
+                    "round {round}"
+                );
+                verified += usize::from(v.is_ok());
+                assert_eq!(view.side(&survey), oracle.side(&survey), "round {round}");
+                assert!(view.side(&survey).is_some(), "round {round}");
+            }
+        }
+        assert!((600..1000).contains(&verified), "{verified} verified");
     }
 }

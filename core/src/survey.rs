@@ -6,7 +6,7 @@
 //! directions of serde. Structural checks live in [`crate::check`]; this module only
 //! describes and looks up.
 
-use crate::answers::{Answer, Answers};
+use crate::answers::{Answers, ReadAnswers, Value};
 use serde::{Deserialize, Serialize};
 
 /// A whole survey definition.
@@ -67,14 +67,14 @@ pub(crate) struct Index {
     pub labels: Vec<(String, Option<String>)>,
 }
 
-/// A respondent's answers laid out by question position (see [`Survey::lay_out`]).
-pub(crate) struct Slots<'a> {
+/// A respondent's answers laid out by question position (see [`Survey::lay_out_read`]).
+pub struct Slots<'a> {
     /// The answer to each question.
-    pub answer: Vec<Option<&'a Answer>>,
+    pub(crate) answer: Vec<Option<Value<'a>>>,
     /// The "Other" text of each question.
-    pub other: Vec<Option<&'a Answer>>,
+    pub(crate) other: Vec<Option<Value<'a>>>,
     /// Keys the survey does not know, in order.
-    pub unknown: Vec<&'a String>,
+    pub(crate) unknown: Vec<&'a str>,
 }
 
 impl Index {
@@ -583,10 +583,21 @@ impl Survey {
         self.derived.0.get_or_init(|| Index::build(self))
     }
 
-    /// Lays `answers` out by question position in one merge of two sorted key lists (the
-    /// answers' and [`Index::keys`]), so that no key is looked up in the map: what
-    /// validating and exporting a million responses do for each.
+    /// [`Survey::lay_out_read`] for an owned map of answers (the browser's, the report's).
     pub(crate) fn lay_out<'a>(&self, answers: &'a Answers) -> Slots<'a> {
+        self.lay_out_sorted(answers.iter().map(|(k, a)| (k.as_str(), a.value())))
+    }
+
+    /// Lays answers read in place from a payload out by question position, in one merge of
+    /// two sorted key lists (the answers' and the survey's), so that no key is looked up:
+    /// what validating and exporting a million responses do for each, with no answer
+    /// copied.
+    pub fn lay_out_read<'a>(&self, answers: &'a ReadAnswers<'_>) -> Slots<'a> {
+        self.lay_out_sorted(answers.iter())
+    }
+
+    /// Lays out (key, value) pairs given in key order, one per key.
+    fn lay_out_sorted<'a>(&self, answers: impl Iterator<Item = (&'a str, Value<'a>)>) -> Slots<'a> {
         let index = self.index();
         let mut slots = Slots {
             answer: vec![None; index.labels.len()],
@@ -595,7 +606,7 @@ impl Survey {
         };
         let mut keys = index.keys.iter().peekable();
         for (key, a) in answers {
-            while keys.next_if(|(k, ..)| k.as_str() < key.as_str()).is_some() {}
+            while keys.next_if(|(k, ..)| k.as_str() < key).is_some() {}
             let mut known = false;
             // Every entry with this key (a question id could equal another's "Other" key).
             while let Some((_, i, is_other)) = keys.next_if(|(k, ..)| k == key) {

@@ -4,10 +4,10 @@
 //! that reaches analysis is one the instrument could have produced. Every problem is
 //! reported at once, each naming the question number and the reason.
 
-use crate::answers::{Answer, Answers};
-use crate::branching::{other_chosen, visible_mask_slots};
+use crate::answers::{Answers, Value};
+use crate::branching::{other_chosen_in, visible_mask_slots};
 use crate::code::{normalise_and_check, CodePattern};
-use crate::survey::{Kind, Question, Survey, OTHER_TEXT_MAX};
+use crate::survey::{Kind, Question, Slots, Survey, OTHER_TEXT_MAX};
 use std::fmt;
 
 /// The reason of a required question left unanswered (the browser words it for the
@@ -48,6 +48,15 @@ impl fmt::Display for Problems {
 /// Checks a pair code and answers against the survey. `code` is as typed or as carried in a
 /// payload; it is normalised before the pattern check.
 pub fn validate_response(survey: &Survey, code: &str, answers: &Answers) -> Result<(), Problems> {
+    validate_slots(survey, code, &survey.lay_out(answers))
+}
+
+/// [`validate_response`] for answers already laid out by question position.
+pub(crate) fn validate_slots(
+    survey: &Survey,
+    code: &str,
+    slots: &Slots<'_>,
+) -> Result<(), Problems> {
     let mut problems = Vec::new();
     match CodePattern::cached(&survey.survey.code_pattern) {
         Ok(p) => {
@@ -65,7 +74,7 @@ pub fn validate_response(survey: &Survey, code: &str, answers: &Answers) -> Resu
             reason: e.to_string(),
         }),
     }
-    problems.extend(answer_problems(survey, answers));
+    problems.extend(slot_problems(survey, slots));
     if problems.is_empty() {
         Ok(())
     } else {
@@ -79,12 +88,17 @@ pub fn validate_response(survey: &Survey, code: &str, answers: &Answers) -> Resu
 /// (the answers' keys and the survey's), so no key is looked up twice and unknown keys
 /// fall out of the same pass.
 pub fn answer_problems(survey: &Survey, answers: &Answers) -> Vec<Problem> {
-    let crate::survey::Slots {
+    slot_problems(survey, &survey.lay_out(answers))
+}
+
+/// [`answer_problems`] for answers already laid out by question position.
+pub(crate) fn slot_problems(survey: &Survey, slots: &Slots<'_>) -> Vec<Problem> {
+    let Slots {
         answer: slot,
         other,
         unknown,
-    } = survey.lay_out(answers);
-    let visible = visible_mask_slots(survey, &slot);
+    } = slots;
+    let visible = visible_mask_slots(survey, slot);
     let mut problems = Vec::new();
     let mut push = |q: &Question, key: &str, reason: String| {
         problems.push(Problem {
@@ -124,7 +138,7 @@ pub fn answer_problems(survey: &Survey, answers: &Answers) -> Vec<Problem> {
         }
         if let Some(a) = other[i] {
             let key = || q.other_key().unwrap_or_default();
-            if !(shown && other_chosen(q, answer)) {
+            if !(shown && other_chosen_in(q, answer)) {
                 push(
                     q,
                     &key(),
@@ -137,7 +151,7 @@ pub fn answer_problems(survey: &Survey, answers: &Answers) -> Vec<Problem> {
     }
     for key in unknown {
         problems.push(Problem {
-            key: key.clone(),
+            key: key.to_string(),
             number: None,
             reason: "no question in this survey has this id".into(),
         });
@@ -145,7 +159,7 @@ pub fn answer_problems(survey: &Survey, answers: &Answers) -> Vec<Problem> {
     problems
 }
 
-fn check_value(q: &Question, a: &Answer) -> Result<(), String> {
+fn check_value(q: &Question, a: Value<'_>) -> Result<(), String> {
     match &q.kind {
         Kind::Single { options } => {
             let id = a
@@ -163,10 +177,10 @@ fn check_value(q: &Question, a: &Answer) -> Result<(), String> {
                 return Err("an empty selection must be left out, not sent".into());
             }
             let mut last = None;
-            for id in ids {
+            for id in ids.iter() {
                 let pos = options
                     .iter()
-                    .position(|o| o.id == *id)
+                    .position(|o| o.id == id)
                     .ok_or_else(|| format!("`{id}` is not one of its options"))?;
                 match last {
                     Some(l) if pos == l => return Err(format!("`{id}` is selected twice")),
@@ -191,7 +205,7 @@ fn check_value(q: &Question, a: &Answer) -> Result<(), String> {
     Ok(())
 }
 
-fn check_text(a: &Answer, max: usize) -> Result<(), String> {
+fn check_text(a: Value<'_>, max: usize) -> Result<(), String> {
     let s = a.as_text().ok_or("free text must be a string")?;
     if s.trim().is_empty() {
         return Err("a blank answer must be left out, not sent".into());
@@ -206,7 +220,8 @@ fn check_text(a: &Answer, max: usize) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::branching::{holds, visible_mask};
+    use crate::answers::{Answer, ReadAnswers};
+    use crate::branching::{holds, other_chosen, visible_mask};
     use crate::sample::{walk, Source, SplitMix64, Style};
     use std::collections::BTreeSet;
 
@@ -245,7 +260,7 @@ mod tests {
             let bad = match (shown, answer) {
                 (false, Some(_)) => true,
                 (true, None) => q.required,
-                (true, Some(a)) => check_value(q, a).is_err(),
+                (true, Some(a)) => check_value(q, a.value()).is_err(),
                 _ => false,
             };
             if bad {
@@ -254,7 +269,7 @@ mod tests {
             if let Some(key) = q.other_key() {
                 if let Some(a) = answers.get(&key) {
                     let chosen = shown && other_chosen(q, answer);
-                    if !chosen || check_text(a, OTHER_TEXT_MAX).is_err() {
+                    if !chosen || check_text(a.value(), OTHER_TEXT_MAX).is_err() {
                         out.push((key, Some(q.number)));
                     }
                 }
@@ -319,6 +334,15 @@ mod tests {
                 fast,
                 reference(&survey, &answers),
                 "round {round}: {answers:?}"
+            );
+            // Read in place from the payload's JSON (as ingest reads it), the same answers
+            // have the same problems, reasons included.
+            let json = serde_json::to_vec(&answers).expect("answers serialise");
+            let read: ReadAnswers<'_> = serde_json::from_slice(&json).expect("answers read");
+            assert_eq!(
+                slot_problems(&survey, &survey.lay_out_read(&read)),
+                answer_problems(&survey, &answers),
+                "round {round}"
             );
             assert_eq!(
                 visible_mask(&survey, &answers),

@@ -82,7 +82,31 @@ pub fn payload(data: &[u8]) -> Outcome {
 }
 
 fn payload_of(data: &[u8], f: &Fixed) -> Outcome {
-    let parsed = payload::parse(data).map_err(refused)?;
+    // Ingest reads answers in place (`read`), export reads them back (`read_answers`): both
+    // must agree with the owned reading on every input, refusals and their reasons too.
+    let read = payload::read(data);
+    let parsed = payload::parse(data);
+    match (&read, &parsed) {
+        (Ok(Payload::Response(view)), Ok(Payload::Response(p))) => {
+            assert_eq!(
+                view.answers.to_answers(),
+                p.answers,
+                "read in place differs"
+            );
+            let stored = payload::read_answers(data).expect("an accepted response reads back");
+            assert_eq!(stored.to_answers(), p.answers, "read back differs");
+            assert_eq!(
+                view.verify(&f.survey).map_err(refused),
+                p.verify(&f.survey).map_err(refused),
+                "verified differently in place"
+            );
+            assert_eq!(view.side(&f.survey), p.side(&f.survey));
+        }
+        (Ok(Payload::Withdrawal(a)), Ok(Payload::Withdrawal(b))) => assert_eq!(a, b),
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        _ => panic!("read in place and parsed disagree"),
+    }
+    let parsed = parsed.map_err(refused)?;
     let json = match &parsed {
         Payload::Response(p) => p.to_json(),
         Payload::Withdrawal(w) => w.to_json(),

@@ -18,7 +18,7 @@ use crate::store::{audit, Store};
 use anyhow::{bail, Context, Result};
 use plp_core::codebook;
 use plp_core::disclosure::{self, Assessment, PairRisk};
-use plp_core::export::{self, Respondent, Table};
+use plp_core::export::{self, Table, Who};
 use plp_core::seal::KeyPair;
 use plp_core::survey::Survey;
 use serde::Serialize;
@@ -450,19 +450,19 @@ fn write_files(
         store,
         key,
         people,
-        |members: &[Member], answers| {
+        |members: &[Member], plains| {
             let mut text = Vec::new();
             let mut out = Vec::with_capacity(members.len());
             let mut keys = Vec::new();
-            for (m, a) in members.iter().zip(&answers) {
-                let r = Respondent {
-                    pair_id: m.pair_id.clone(),
-                    person_id: m.person_id.clone(),
+            for (m, plain) in members.iter().zip(&plains) {
+                let answers = dataset::answers_of(m, plain)?;
+                let who = Who {
+                    pair_id: &m.pair_id,
+                    person_id: &m.person_id,
                     side: m.side,
-                    pair_status: m.pair_status,
-                    answers: a,
                 };
-                let joined = export::cells_and_free_text(survey, &r, |fields| {
+                let slots = survey.lay_out_read(&answers);
+                let joined = export::cells_and_free_text(survey, who, &slots, |fields| {
                     write_row(&mut text, &fields, &[], 0, &[]);
                 })
                 .into_boxed_str();

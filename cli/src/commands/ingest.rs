@@ -23,7 +23,7 @@ use crate::study::{now, INBOX_DIR};
 use anyhow::{bail, Context, Result};
 use plp_core::envelope::{fingerprint, Envelope, MAX_ENVELOPE_BYTES};
 use plp_core::fastopen::{AeadKey, Opener};
-use plp_core::payload::{self, Payload, ResponsePayload, WithdrawalPayload};
+use plp_core::payload::{self, Payload, Response, WithdrawalPayload};
 use plp_core::seal::KeyPair;
 use plp_core::survey::{Side, Survey};
 use rusqlite::{params, Connection, Transaction};
@@ -68,8 +68,8 @@ pub enum Verdict {
     Reject(String),
     /// A valid response.
     Response {
-        /// The payload.
-        payload: Box<ResponsePayload>,
+        /// The payload's ids (its answers were checked, and stay sealed in the envelope).
+        payload: Box<Response<()>>,
         /// Side of the pair.
         side: Side,
         /// The AEAD key and nonce it was sealed under (kept wrapped in the store).
@@ -105,7 +105,7 @@ pub fn examine(bytes: &[u8], cx: &Examine<'_>) -> Verdict {
         Ok(p) => p,
         Err(e) => return Verdict::Reject(e.to_string()),
     };
-    match payload::parse(&opened.plaintext) {
+    match payload::read(&opened.plaintext) {
         Err(e) => Verdict::Reject(e.to_string()),
         Ok(Payload::Withdrawal(w)) => Verdict::Withdrawal(w),
         Ok(Payload::Response(p)) => {
@@ -120,7 +120,7 @@ pub fn examine(bytes: &[u8], cx: &Examine<'_>) -> Verdict {
             }
             match p.side(survey) {
                 Some(side) => Verdict::Response {
-                    payload: p,
+                    payload: Box::new(p.map_answers(|_| ())),
                     side,
                     key: opened.key,
                 },
@@ -469,9 +469,6 @@ fn finish(sha256: &str, verdict: &mut Verdict, t: &Tools<'_>) -> (Option<String>
     match verdict {
         Verdict::Response { payload, key, .. } => {
             let mac = t.tag_key.mac(&payload.withdrawal_tag);
-            // Recording needs the payload's ids, not its answers: free them here, on the
-            // worker, rather than on the one thread that records.
-            payload.answers.clear();
             (Some(mac), Some(t.wrap.wrap(sha256, key)))
         }
         Verdict::Withdrawal(w) => (Some(t.tag_key.mac(&w.withdrawal_tag)), None),
