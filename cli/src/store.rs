@@ -229,9 +229,12 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "secure_delete", "ON")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(())
 }
+
+/// How long a command waits for another one's write to finish before it gives up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Store {
     /// Creates a new store; fails if the file exists.
@@ -323,6 +326,43 @@ impl Store {
             "INSERT OR IGNORE INTO surveys(sha256, survey_id, version, definition) VALUES (?1, ?2, ?3, ?4)",
             params![sha256, id, version, json],
         )?;
+        Ok(())
+    }
+
+    /// Switches the store to a rollback journal for a bulk write, when no other connection
+    /// has it open (otherwise it stays in WAL mode: slower, not wrong); returns whether it
+    /// switched. [`Store::end_bulk`] switches back.
+    ///
+    /// Why: ingest commits transactions of up to hundreds of megabytes. In WAL mode every
+    /// page is written twice (to the log, then by the checkpoint into the file), and
+    /// SQLite's documentation advises a rollback journal for transactions over ~100 MB;
+    /// with one, pages new to the file are written once and not journaled at all. A commit
+    /// is as atomic and as durable (`synchronous=FULL`) in either mode, and a write killed
+    /// half-way is rolled back from the journal by the next connection. The cost: while a
+    /// transaction bigger than the page cache is written, other commands cannot read the
+    /// store (they wait up to the 10 s busy timeout, then fail saying it is locked), where
+    /// in WAL mode they read the last commit.
+    pub fn begin_bulk(&self) -> Result<bool> {
+        // Without waiting: another connection (a reader, another command) means WAL stays.
+        self.conn.busy_timeout(std::time::Duration::ZERO)?;
+        let mode = self
+            .conn
+            .query_row("PRAGMA journal_mode = TRUNCATE", [], |r| {
+                r.get::<_, String>(0)
+            });
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(mode.is_ok_and(|m| m.eq_ignore_ascii_case("truncate")))
+    }
+
+    /// Back to WAL mode after [`Store::begin_bulk`] (every connection also sets it when it
+    /// opens the store, so a store left in the other mode by a killed write comes back).
+    pub fn end_bulk(&self) -> Result<()> {
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            bail!("the store did not return to WAL mode (it is in {mode} mode)");
+        }
         Ok(())
     }
 
@@ -590,5 +630,44 @@ mod migrate_tests {
             .query_row("SELECT pseudonym FROM pseudonyms", [], |r| r.get(0))
             .expect("kept");
         assert_eq!(kept, "R01");
+    }
+
+    /// A bulk write switches to a rollback journal only when no other connection has the
+    /// store open, and comes back to WAL; a store opened in the other mode (left by a
+    /// killed write) is in WAL mode again.
+    #[test]
+    fn bulk_writes_take_a_rollback_journal_only_alone() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join("plp.sqlite");
+        let store = Store::create(&path, "s", "k").expect("created");
+        let mode = |store: &Store| -> String {
+            store
+                .conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .expect("mode")
+        };
+        let reader = rusqlite::Connection::open(&path).expect("another connection");
+        reader
+            .query_row("SELECT COUNT(*) FROM responses", [], |r| r.get::<_, i64>(0))
+            .expect("it reads");
+        let started = std::time::Instant::now();
+        assert!(
+            !store.begin_bulk().expect("asked"),
+            "switched with a reader"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "it waited"
+        );
+        assert_eq!(mode(&store), "wal");
+        drop(reader);
+        assert!(store.begin_bulk().expect("asked"), "did not switch alone");
+        assert_eq!(mode(&store), "truncate");
+        store.end_bulk().expect("back");
+        assert_eq!(mode(&store), "wal");
+        assert!(store.begin_bulk().expect("asked"));
+        drop(store);
+        let store = Store::open(&path, "s", "k").expect("opened");
+        assert_eq!(mode(&store), "wal");
     }
 }

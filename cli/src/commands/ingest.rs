@@ -4,7 +4,9 @@
 //! [`record`] writes the outcome. Envelopes are committed in SQLite transactions of growing
 //! size (500, 1,000, ... up to [`MAX_COMMIT`]), so a killed ingest leaves each envelope fully
 //! recorded or not at all, and running the same ingest again reaches the same state
-//! (duplicates are recognised by the envelope's SHA-256 and the submission id).
+//! (duplicates are recognised by the envelope's SHA-256 and the submission id). From
+//! transactions of [`BULK_FROM`] envelopes on, the store writes with a rollback journal
+//! instead of its WAL ([`Store::begin_bulk`]).
 //!
 //! The stages run as a pipeline. The calling thread reads envelopes (streaming: a `.jsonl`
 //! file of a million lines is never held whole) and cuts them into batches; one worker per
@@ -40,6 +42,13 @@ const BATCH: usize = 500;
 /// indexes (random keys: hashes, ids, tags) once per many envelopes rather than once per
 /// envelope, which is what made ingest grow faster than its input.
 const MAX_COMMIT: usize = 131_072;
+/// Transactions this large (in envelopes, ~3 KB each: ~50 MB) and larger are written with a
+/// rollback journal ([`Store::begin_bulk`]): an ingest of tens of thousands of envelopes
+/// or more. Smaller ones, like the inbox's during collection, keep WAL mode, in which
+/// other commands read the store while ingest writes. `PLP_INGEST_BULK_FROM` sets another
+/// size (the kill test uses it to stop an ingest in this mode without sealing tens of
+/// thousands of envelopes first).
+const BULK_FROM: usize = 16_000;
 /// Examined batches per worker that may wait to be recorded.
 const AHEAD: usize = 8;
 /// Most files one ingest takes (split bigger deliveries).
@@ -305,6 +314,29 @@ pub fn ingest_items(
     store
         .conn
         .pragma_update(None, "cache_size", -INGEST_CACHE_KIB)?;
+    let mut bulk = false;
+    let recorded = record_all(store, &tools, locked, items, &mut committed, &mut bulk);
+    // Back to WAL however recording ended; a failure to record is the error to report.
+    let back = if bulk { store.end_bulk() } else { Ok(()) };
+    let summary = recorded?;
+    back?;
+    store.checkpoint()?;
+    Ok(summary)
+}
+
+/// The pipeline of [`ingest_items`]: envelopes examined on every core, recorded in order.
+fn record_all(
+    store: &mut Store,
+    tools: &Tools<'_>,
+    locked: bool,
+    items: impl IntoIterator<Item = Result<Item>>,
+    committed: &mut impl FnMut(&[String]) -> Result<()>,
+    bulk: &mut bool,
+) -> Result<Summary> {
+    let bulk_from = std::env::var("PLP_INGEST_BULK_FROM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(BULK_FROM);
     let mut seen = Seen::load(&store.conn)?;
     // Envelopes stored before this ingest began are not opened again.
     let known = seen.envelopes.clone();
@@ -317,7 +349,7 @@ pub fn ingest_items(
         let work_tx = work_tx;
         let (done_tx, done_rx) = mpsc::channel::<(u64, Vec<Examined>)>();
         for _ in 0..workers {
-            let (work_rx, done_tx, tools, known) = (&work_rx, done_tx.clone(), &tools, &known);
+            let (work_rx, done_tx, known) = (&work_rx, done_tx.clone(), &known);
             scope.spawn(move || {
                 yield_to_recording();
                 loop {
@@ -373,13 +405,16 @@ pub fn ingest_items(
             o.shas.extend(batch.iter().map(|e| e.sha256.clone()));
             let at = now();
             for ex in batch {
-                record(&o.tx, &mut seen, &tools, locked, ex, &at, &mut o.counts)?;
+                record(&o.tx, &mut seen, tools, locked, ex, &at, &mut o.counts)?;
             }
             if o.shas.len() >= commit_every {
                 let o = open.take().expect("a transaction is open");
                 summary.add(&o.counts);
                 committed(&o.commit()?)?;
                 commit_every = (commit_every * 2).min(MAX_COMMIT);
+                if commit_every >= bulk_from && !*bulk {
+                    *bulk = store.begin_bulk()?;
+                }
             }
         }
         // What the last transaction holds, however the input ended.
@@ -390,7 +425,6 @@ pub fn ingest_items(
         drop(work_tx);
         Ok(())
     })?;
-    store.checkpoint()?;
     Ok(summary)
 }
 
