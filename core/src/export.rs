@@ -541,7 +541,7 @@ mod tests {
             let keys = [q.kind.is_text().then(|| q.id.clone()), q.other_key()];
             for key in keys.into_iter().flatten() {
                 if let Some(Answer::Text(t)) = answers.get(&key) {
-                    text.push([key, q.number.to_string(), redact(t)]);
+                    text.push([key, q.number.to_string(), redact(t).into_owned()]);
                 }
             }
         }
