@@ -2,9 +2,14 @@
 //! kept in the store, so re-exports give everyone the same id. Drawn at random so the
 //! numbering says nothing about arrival order.
 
+use crate::store::PSEUDONYMS_UNIQUE;
 use anyhow::Result;
 use rusqlite::{params, Connection, Transaction};
 use std::collections::{HashMap, HashSet};
+
+/// Pseudonyms drawn at once from which [`Pseudonyms::save`] builds the unique index anew
+/// rather than inserting into it.
+const REBUILD_FROM: usize = 10_000;
 
 /// The pseudonym table, read once: lookups in memory, new draws kept and inserted together
 /// by [`Pseudonyms::save`], in key order (an export that draws a million ids then writes
@@ -58,7 +63,18 @@ impl Pseudonyms {
     }
 
     /// Stores the pseudonyms drawn since [`Pseudonyms::load`], in the caller's transaction.
+    ///
+    /// Inserted in key order, so the table (keyed by kind and key) is written front to
+    /// back. Its unique index by pseudonym would take them at random places: when at least
+    /// [`REBUILD_FROM`] are drawn and no fewer than were stored before (an export's first),
+    /// the index is dropped and built again after the inserts, from one sort, in the same
+    /// transaction (a duplicate fails it, and everything rolls back).
     pub fn save(self, tx: &Transaction<'_>) -> Result<()> {
+        let stored: usize = self
+            .known
+            .iter()
+            .map(|k| k.values().filter(|(_, new)| !*new).count())
+            .sum();
         let mut drawn: Vec<(&str, String, String)> = Vec::new();
         for (kind, known) in ["person", "pair"].into_iter().zip(self.known) {
             drawn.extend(
@@ -69,10 +85,25 @@ impl Pseudonyms {
             );
         }
         drawn.sort_unstable();
-        let mut stmt =
-            tx.prepare_cached("INSERT INTO pseudonyms(kind, key, pseudonym) VALUES (?1, ?2, ?3)")?;
-        for (kind, key, pseudonym) in &drawn {
-            stmt.execute(params![kind, key, pseudonym])?;
+        let index: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'pseudonyms_unique'",
+            [],
+            |r| r.get(0),
+        )?;
+        let rebuild = index > 0 && drawn.len() >= REBUILD_FROM && drawn.len() >= stored;
+        if rebuild {
+            tx.execute_batch("DROP INDEX pseudonyms_unique")?;
+        }
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO pseudonyms(kind, key, pseudonym) VALUES (?1, ?2, ?3)",
+            )?;
+            for (kind, key, pseudonym) in &drawn {
+                stmt.execute(params![kind, key, pseudonym])?;
+            }
+        }
+        if rebuild {
+            tx.execute_batch(PSEUDONYMS_UNIQUE)?;
         }
         Ok(())
     }
@@ -152,7 +183,81 @@ impl Random {
 
 #[cfg(test)]
 mod tests {
-    use super::taken_key;
+    use super::{taken_key, Pseudonyms, REBUILD_FROM};
+    use crate::store::Store;
+
+    fn has_index(store: &Store) -> bool {
+        store
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'pseudonyms_unique'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .expect("schema")
+            == 1
+    }
+
+    fn draw(
+        store: &mut Store,
+        keys: std::ops::Range<usize>,
+        total: usize,
+    ) -> (rusqlite::Transaction<'_>, Pseudonyms, Vec<String>) {
+        let tx = store.tx().expect("tx");
+        let mut p = Pseudonyms::load(&tx).expect("load");
+        let ids: Vec<String> = keys
+            .map(|i| p.get_or_assign(false, &i.to_string(), total))
+            .collect();
+        (tx, p, ids)
+    }
+
+    /// Many pseudonyms drawn at once are stored with the unique index built after them:
+    /// the same rows, the index back and enforced. A duplicate makes the save fail and
+    /// roll back, index included; a few more drawn later are inserted into the index.
+    #[test]
+    fn a_large_draw_rebuilds_the_unique_index() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let mut store = Store::create(&dir.path().join("plp.sqlite"), "s", "k").expect("store");
+        let n = REBUILD_FROM + 5;
+        let count = |store: &Store| -> i64 {
+            store
+                .conn
+                .query_row("SELECT COUNT(*) FROM pseudonyms", [], |r| r.get(0))
+                .expect("count")
+        };
+        // A row already holding one of the pseudonyms about to be stored, under another
+        // key: the draw does not know it (it is written after loading), so only the index
+        // can catch it.
+        let (tx, p, ids) = draw(&mut store, 0..n, n + 10);
+        tx.execute(
+            "INSERT INTO pseudonyms(kind, key, pseudonym) VALUES ('person', 'other', ?1)",
+            [&ids[7]],
+        )
+        .expect("a clashing row");
+        let e = p.save(&tx).expect_err("a duplicate pseudonym is refused");
+        assert!(e.to_string().contains("UNIQUE"), "{e}");
+        drop(tx);
+        assert!(has_index(&store), "the rollback lost the index");
+        assert_eq!(count(&store), 0);
+
+        let (tx, p, ids) = draw(&mut store, 0..n, n + 10);
+        p.save(&tx).expect("saved");
+        tx.commit().expect("committed");
+        assert!(has_index(&store));
+        assert_eq!(count(&store), n as i64);
+        let again = store.conn.execute(
+            "INSERT INTO pseudonyms(kind, key, pseudonym) VALUES ('person', 'other', ?1)",
+            [&ids[3]],
+        );
+        assert!(again.is_err(), "the rebuilt index does not hold");
+        // Stored ones come back; a few new ones go into the index as it is.
+        let (tx, p, later) = draw(&mut store, n - 2..n + 3, n + 10);
+        assert_eq!(later[..2], ids[n - 2..]);
+        p.save(&tx).expect("saved");
+        tx.commit().expect("committed");
+        assert_eq!(count(&store), n as i64 + 3);
+        assert!(has_index(&store));
+    }
 
     /// Equal pseudonyms share a number; pseudonyms plp draws never share one with another
     /// (leading zeros count); other strings fall in the hashed half.

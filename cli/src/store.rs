@@ -69,15 +69,17 @@ CREATE TABLE withdrawal_requests (
     received_at TEXT NOT NULL,
     outcome TEXT NOT NULL
 );
--- WITHOUT ROWID: the key is the table (one B-tree less per pseudonym drawn); stores made
--- before keep the rowid form, which reads and writes the same.
+-- WITHOUT ROWID: the key is the table (one B-tree less per pseudonym drawn). The unique
+-- index by pseudonym stands apart, so that an export drawing many at once can build it
+-- after inserting them (see `Pseudonyms::save`). Stores made before keep their form
+-- (rowid, or the uniqueness inside the table), which reads and writes the same.
 CREATE TABLE pseudonyms (
     kind TEXT NOT NULL CHECK (kind IN ('pair', 'person')),
     key TEXT NOT NULL,
     pseudonym TEXT NOT NULL,
-    PRIMARY KEY (kind, key),
-    UNIQUE (kind, pseudonym)
+    PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
+CREATE UNIQUE INDEX pseudonyms_unique ON pseudonyms(kind, pseudonym);
 CREATE TABLE records (
     person_id TEXT PRIMARY KEY,
     pair_id TEXT NOT NULL,
@@ -110,10 +112,11 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'responses_roster'";
     let redundant = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' \
         AND name IN ('responses_state', 'responses_code')";
-    // The rowid form of the pseudonym table, still empty: nothing to keep, so it takes the
-    // schema's WITHOUT ROWID form.
+    // An older form of the pseudonym table (rowid, or uniqueness inside the table), still
+    // empty: nothing to keep, so it takes the schema's form.
     let rowid_pseudonyms = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'pseudonyms' \
-        AND sql NOT LIKE '%WITHOUT ROWID%' AND NOT EXISTS (SELECT 1 FROM pseudonyms)";
+        AND (sql NOT LIKE '%WITHOUT ROWID%' OR sql LIKE '%UNIQUE%') \
+        AND NOT EXISTS (SELECT 1 FROM pseudonyms)";
     if has(conn, column)?
         && has(conn, index)?
         && !has(conn, redundant)?
@@ -131,12 +134,20 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         let start = SCHEMA
             .find("CREATE TABLE pseudonyms")
             .expect("in the schema");
-        let end = start + SCHEMA[start..].find(';').expect("ends") + 1;
-        tx.execute_batch(&format!("DROP TABLE pseudonyms; {}", &SCHEMA[start..end]))?;
+        let end = start
+            + SCHEMA[start..]
+                .find(PSEUDONYMS_UNIQUE)
+                .expect("its index follows")
+            + PSEUDONYMS_UNIQUE.len();
+        tx.execute_batch(&format!("DROP TABLE pseudonyms; {};", &SCHEMA[start..end]))?;
     }
     tx.commit()?;
     Ok(())
 }
+
+/// The unique index of pseudonyms by pseudonym, as the schema creates it.
+pub const PSEUDONYMS_UNIQUE: &str =
+    "CREATE UNIQUE INDEX pseudonyms_unique ON pseudonyms(kind, pseudonym)";
 
 /// Accepted responses with their pair code and side, in an index of ~20 bytes a row.
 const ROSTER_INDEX: &str = "CREATE INDEX IF NOT EXISTS responses_roster \
@@ -611,12 +622,30 @@ mod migrate_tests {
         let dir = tempfile::tempdir().expect("temporary folder");
         let path = dir.path().join("plp.sqlite");
         let store = Store::create(&path, "s", "k").expect("created");
-        assert!(pseudonyms_sql(&store).contains("WITHOUT ROWID"));
+        let new_form = |store: &Store| {
+            let sql = pseudonyms_sql(store);
+            let index: i64 = store
+                .conn
+                .query_row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE name = 'pseudonyms_unique'",
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("schema");
+            sql.contains("WITHOUT ROWID") && !sql.contains("UNIQUE") && index == 1
+        };
+        assert!(new_form(&store));
+        // Session 4's form: WITHOUT ROWID, uniqueness inside the table.
+        let inline = "DROP TABLE pseudonyms; CREATE TABLE pseudonyms (kind TEXT NOT NULL, key TEXT NOT NULL, pseudonym TEXT NOT NULL, PRIMARY KEY (kind, key), UNIQUE (kind, pseudonym)) WITHOUT ROWID;";
+        store.conn.execute_batch(inline).expect("inline form");
+        drop(store);
+        let store = Store::open(&path, "s", "k").expect("opened");
+        assert!(new_form(&store));
         let old = "DROP TABLE pseudonyms; CREATE TABLE pseudonyms (kind TEXT NOT NULL, key TEXT NOT NULL, pseudonym TEXT NOT NULL, PRIMARY KEY (kind, key), UNIQUE (kind, pseudonym));";
         store.conn.execute_batch(old).expect("old form");
         drop(store);
         let store = Store::open(&path, "s", "k").expect("opened");
-        assert!(pseudonyms_sql(&store).contains("WITHOUT ROWID"));
+        assert!(new_form(&store));
         store.conn.execute_batch(old).expect("old form");
         store
             .conn
