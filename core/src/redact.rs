@@ -31,7 +31,7 @@ fn patterns() -> &'static [(Regex, &'static str); 3] {
 ///
 /// regex-lite has no literal prefilter, and running its three patterns over every free-text
 /// answer was half the time of an export. So each pattern runs only when `text` holds what
-/// any match of it must contain ([`may_match`], one pass over the bytes); the answer is the
+/// any match of it must contain (`may_match`, one pass over the bytes); the answer is the
 /// same either way.
 pub fn redact(text: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
