@@ -11,6 +11,13 @@ use std::collections::{HashMap, HashSet};
 /// rather than inserting into it.
 const REBUILD_FROM: usize = 10_000;
 
+/// Whether [`Pseudonyms::save`] builds the unique index anew: it exists (older stores may
+/// keep uniqueness inside the table), at least [`REBUILD_FROM`] are drawn, and no fewer
+/// than are stored already (building it sorts them all).
+fn rebuilds(index_exists: bool, drawn: usize, stored: usize) -> bool {
+    index_exists && drawn >= REBUILD_FROM && drawn >= stored
+}
+
 /// The pseudonym table, read once: lookups in memory, new draws kept and inserted together
 /// by [`Pseudonyms::save`], in key order (an export that draws a million ids then writes
 /// the table's key index front to back instead of at a million random places).
@@ -90,7 +97,7 @@ impl Pseudonyms {
             [],
             |r| r.get(0),
         )?;
-        let rebuild = index > 0 && drawn.len() >= REBUILD_FROM && drawn.len() >= stored;
+        let rebuild = rebuilds(index > 0, drawn.len(), stored);
         if rebuild {
             tx.execute_batch("DROP INDEX pseudonyms_unique")?;
         }
@@ -183,7 +190,7 @@ impl Random {
 
 #[cfg(test)]
 mod tests {
-    use super::{taken_key, Pseudonyms, REBUILD_FROM};
+    use super::{rebuilds, taken_key, Pseudonyms, REBUILD_FROM};
     use crate::store::Store;
 
     fn has_index(store: &Store) -> bool {
@@ -209,6 +216,17 @@ mod tests {
             .map(|i| p.get_or_assign(false, &i.to_string(), total))
             .collect();
         (tx, p, ids)
+    }
+
+    /// The index is built anew only for a large draw into a store with the separate index
+    /// and no more stored than drawn.
+    #[test]
+    fn only_large_first_draws_rebuild() {
+        assert!(rebuilds(true, REBUILD_FROM, 0));
+        assert!(rebuilds(true, 1_000_000, 1_000_000));
+        assert!(!rebuilds(true, REBUILD_FROM - 1, 0));
+        assert!(!rebuilds(true, 1_000_000, 1_000_001));
+        assert!(!rebuilds(false, 1_000_000, 0));
     }
 
     /// Many pseudonyms drawn at once are stored with the unique index built after them:

@@ -102,7 +102,8 @@ CREATE TABLE audit (
 /// responses (with what linkage needs) from the index alone, without reading every 3 KB
 /// envelope; it replaces `responses_state` and `responses_code` (which `responses_tag`
 /// and it made redundant: fewer indexes to keep up at ingest), which older stores lose;
-/// an empty pseudonym table becomes WITHOUT ROWID.
+/// an empty pseudonym table of an older form (rowid, or its uniqueness inside the table)
+/// takes the schema's (WITHOUT ROWID, with the separate index `pseudonyms_unique`).
 fn migrate(conn: &mut Connection) -> Result<()> {
     let has = |conn: &Connection, sql: &str| -> Result<bool> {
         Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? > 0)
@@ -356,13 +357,20 @@ impl Store {
     pub fn begin_bulk(&self) -> Result<bool> {
         // Without waiting: another connection (a reader, another command) means WAL stays.
         self.conn.busy_timeout(std::time::Duration::ZERO)?;
-        let mode = self
+        let switched = self
             .conn
             .query_row("PRAGMA journal_mode = TRUNCATE", [], |r| {
                 r.get::<_, String>(0)
-            });
-        self.conn.busy_timeout(BUSY_TIMEOUT)?;
-        Ok(mode.is_ok_and(|m| m.eq_ignore_ascii_case("truncate")))
+            })
+            .is_ok_and(|m| m.eq_ignore_ascii_case("truncate"));
+        if let Err(e) = self.conn.busy_timeout(BUSY_TIMEOUT) {
+            // Not left switched with no one to switch back.
+            if switched {
+                let _ = self.end_bulk();
+            }
+            return Err(e.into());
+        }
+        Ok(switched)
     }
 
     /// Back to WAL mode after [`Store::begin_bulk`] (every connection also sets it when it

@@ -16,9 +16,9 @@ pub type Answers = BTreeMap<String, Answer>;
 
 /// One answer value.
 ///
-/// In JSON: an integer, a string or an array of strings. Read by a visitor rather than
-/// `#[serde(untagged)]`, which buffers every value and tries each variant in turn (about
-/// half the cost of reading a payload).
+/// In JSON: an integer, a string or an array of strings. Read by [`ReadAnswer`]'s visitor
+/// rather than `#[serde(untagged)]`, which buffers every value and tries each variant in
+/// turn (about half the cost of reading a payload).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Answer {
@@ -31,39 +31,10 @@ pub enum Answer {
 }
 
 impl<'de> Deserialize<'de> for Answer {
+    /// Read as [`ReadAnswer`] is (one reading, so the two accept and refuse alike), then
+    /// owned.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Answer;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an integer, a string or an array of strings")
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Answer, E> {
-                Ok(Answer::Int(v))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Answer, E> {
-                i64::try_from(v).map(Answer::Int).map_err(|_| {
-                    E::invalid_value(serde::de::Unexpected::Unsigned(v), &"an integer in i64")
-                })
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Answer, E> {
-                Ok(Answer::Text(v.to_owned()))
-            }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Answer, E> {
-                Ok(Answer::Text(v))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Answer, A::Error> {
-                let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-                while let Some(item) = seq.next_element::<String>()? {
-                    list.push(item);
-                }
-                Ok(Answer::List(list))
-            }
-        }
-        d.deserialize_any(V)
+        ReadAnswer::deserialize(d).map(ReadAnswer::into_answer)
     }
 }
 
@@ -218,6 +189,15 @@ impl ReadAnswer<'_> {
             ReadAnswer::Int(i) => Value::Int(*i),
             ReadAnswer::Text(s) => Value::Text(s),
             ReadAnswer::List(v) => Value::List(Ids::Read(v)),
+        }
+    }
+
+    /// The answer as an owned [`Answer`], moving what is already owned.
+    pub fn into_answer(self) -> Answer {
+        match self {
+            ReadAnswer::Int(i) => Answer::Int(i),
+            ReadAnswer::Text(s) => Answer::Text(s.into_owned()),
+            ReadAnswer::List(v) => Answer::List(v.into_iter().map(Cow::into_owned).collect()),
         }
     }
 

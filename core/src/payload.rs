@@ -2,7 +2,8 @@
 //!
 //! [`ResponseDraft::build`] is the only way the browser (and the demo) makes a response, so
 //! normalisation, pruning, validation and the withdrawal tag happen in one place. The CLI
-//! parses with [`parse`] and checks with [`ResponsePayload::verify`].
+//! reads with [`read`] (answers in place) and checks with [`Response::verify`]; [`parse`]
+//! gives the same payload with its answers owned.
 
 use crate::answers::{AnswerSet, Answers, ReadAnswers, Value};
 use crate::branching::prune;
@@ -437,8 +438,8 @@ mod tests {
                 answers,
             };
             let canonical = p.to_json();
-            // Members reversed (answers first), answer keys reversed, one key repeated
-            // with its first value given last-but-one.
+            // Members reversed (answers first), answer keys reversed, and one key given
+            // twice: a stale value first, the real one later (the last one counts).
             let Json::Object(members) = serde_json::from_slice::<Json>(&canonical).unwrap() else {
                 unreachable!()
             };

@@ -106,6 +106,33 @@ fn payload_of(data: &[u8], f: &Fixed) -> Outcome {
         (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
         _ => panic!("read in place and parsed disagree"),
     }
+    // `parse` is `read` plus a copy, so an independent reading checks both: serde's own
+    // (an owned map, the last of repeated keys kept).
+    let oracle = serde_json::from_slice::<payload::ResponsePayload>(data);
+    if let Ok(Payload::Response(view)) = &read {
+        let oracle = oracle.expect("serde reads what `read` accepts");
+        assert_eq!(
+            view.answers.to_answers(),
+            oracle.answers,
+            "answers differ from serde's"
+        );
+        assert_eq!(
+            (
+                &view.submission_id,
+                &view.code,
+                &view.withdrawal_tag,
+                &view.survey,
+                &view.consent
+            ),
+            (
+                &oracle.submission_id,
+                &oracle.code,
+                &oracle.withdrawal_tag,
+                &oracle.survey,
+                &oracle.consent
+            ),
+        );
+    }
     let parsed = parsed.map_err(refused)?;
     let json = match &parsed {
         Payload::Response(p) => p.to_json(),

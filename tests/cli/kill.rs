@@ -148,8 +148,28 @@ fn killed_ingest(bulk_from: Option<usize>) {
     );
     s.plp(&["audit", "--verify"]).ok();
 
-    // The same ingest again completes it.
-    let out = s.ingest(&[&file]).ok();
+    // The same ingest again completes it (in bulk mode again, from its second
+    // transaction, for the bulk run).
+    let mut again = Command::new(plp_bin());
+    if let Some(n) = bulk_from {
+        again.env("PLP_INGEST_BULK_FROM", n.to_string());
+    }
+    let run = again
+        .arg("--study")
+        .arg(&s.dir)
+        .arg("ingest")
+        .arg(&file)
+        .env("PLP_PASSPHRASE", PASSPHRASE)
+        .stdin(Stdio::null())
+        .output()
+        .expect("plp ingest runs");
+    let out = plp_tests::Output {
+        args: vec!["ingest".into()],
+        code: run.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&run.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&run.stderr).into_owned(),
+    }
+    .ok();
     let sum = out.summary();
     assert_eq!(sum.duplicate as i64, committed, "{}", out.stdout);
     assert_eq!(sum.accepted as i64, N as i64 - committed, "{}", out.stdout);
@@ -167,11 +187,19 @@ fn killed_ingest(bulk_from: Option<usize>) {
         rows.collect::<Result<_, _>>().expect("read")
     };
     assert_eq!(stored.len(), N);
+    // Read-only, so this connection does not set the mode itself: what the ingest left.
     let mode: String = s
         .db()
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .expect("journal mode");
-    assert_eq!(mode, "wal", "the store did not return to WAL mode");
+    assert_eq!(
+        mode, "wal",
+        "the ingest did not return the store to WAL mode"
+    );
+    assert!(
+        !journal.exists(),
+        "a rollback journal left beside the store"
+    );
     for sha in &shas {
         assert_eq!(
             stored.get(sha),
