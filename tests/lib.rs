@@ -572,15 +572,17 @@ impl TestStudy {
         to
     }
 
-    /// The bytes of the store's files (`plp.sqlite`, and its WAL when one exists).
+    /// The bytes of the store's files (`plp.sqlite`, and its WAL or rollback journal when
+    /// one exists).
     pub fn store_bytes(&self) -> Vec<(String, Vec<u8>)> {
         store_bytes(&self.dir)
     }
 }
 
-/// The bytes of the store files of the study in `dir` (database and WAL, when present).
+/// The bytes of the store files of the study in `dir` (database, and WAL or rollback
+/// journal when present).
 pub fn store_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    ["plp.sqlite", "plp.sqlite-wal"]
+    ["plp.sqlite", "plp.sqlite-wal", "plp.sqlite-journal"]
         .iter()
         .filter_map(|n| std::fs::read(dir.join(n)).ok().map(|b| (n.to_string(), b)))
         .collect()

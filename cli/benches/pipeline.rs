@@ -683,7 +683,7 @@ fn stages(study: &LoadedStudy, key: &KeyPair, jsonl: &Path) {
     report(
         "cells and free-text rows (export)",
         each(&mut |i| {
-            let slots = survey.lay_out_read(&read[i].answers);
+            let slots = survey.lay_out(&read[i].answers);
             let mut rows = 0;
             let cells = plp_core::export::cells_and_free_text(survey, who, &slots, |_| rows += 1);
             std::hint::black_box((cells, rows));

@@ -5,12 +5,12 @@
 //! - [`roster`] settles who is in the dataset without opening anything: pair code, side and
 //!   row of every accepted response come from the store's columns; linkage, pseudonyms and
 //!   the export order follow.
-//! - [`open_answers`] then opens the respondents' payloads in roster order, a chunk at a
+//! - [`open_payloads`] then opens the respondents' payloads in roster order, a chunk at a
 //!   time on every core (each worker with its own read-only connection), and hands each
 //!   chunk's plaintexts to the caller's work on that worker, whose results come back in
-//!   order. The caller reads the answers in place ([`answers_of`]). A response ingested with its wrapped AEAD key
-//!   ([`crate::store::OpenKeyWrap`]) is decrypted with AES-GCM alone; others are opened
-//!   with X25519 as at ingest.
+//!   order. The caller reads the answers in place ([`answers_of`]). A response ingested
+//!   with its wrapped AEAD key ([`crate::store::OpenKeyWrap`]) is decrypted with AES-GCM
+//!   alone; others are opened with X25519 as at ingest.
 //!
 //! [`load`] does both and keeps every answer, for the report. Plaintext lives only in memory
 //! here and in the files an evaluator asks for.
@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::sync::{mpsc, Mutex};
 use zeroize::Zeroizing;
 
-/// Respondents opened per chunk in [`open_answers`].
+/// Respondents opened per chunk in [`open_payloads`].
 const CHUNK: usize = 1024;
 /// SQLite page cache of the store's connection while linking and writing pseudonyms (KiB);
 /// given back after. The pseudonym table's index by pseudonym is written at random places
@@ -135,7 +135,7 @@ pub struct Dataset {
 /// A respondent's opened payload: a stored response's, or a pseudonymised record's.
 pub type Plaintext = Zeroizing<Vec<u8>>;
 
-/// The answers in `plain`, `m`'s opened payload ([`open_answers`]), read in place. A
+/// The answers in `plain`, `m`'s opened payload ([`open_payloads`]), read in place. A
 /// response's payload was parsed strictly and validated at ingest
 /// ([`plp_core::payload::read`], `verify`), a record's written by plp: reading either back
 /// needs only the answers, and the other members are skipped.
@@ -350,7 +350,7 @@ fn response_of_another_version(
 /// `each` turns a chunk's members and their plaintexts into what the caller keeps (in a
 /// worker thread, where the answers are read in place with [`answers_of`]); `sink` receives
 /// those results in roster order, with the index of the chunk's first member.
-pub fn open_answers<T: Send>(
+pub fn open_payloads<T: Send>(
     store: &Store,
     key: &KeyPair,
     people: &[Member],
@@ -520,7 +520,7 @@ pub fn load(
 ) -> Result<Dataset> {
     let roster = roster(store, survey_sha256, allocated)?;
     let mut people = Vec::with_capacity(roster.people.len());
-    open_answers(
+    open_payloads(
         store,
         key,
         &roster.people,

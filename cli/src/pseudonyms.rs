@@ -2,7 +2,7 @@
 //! kept in the store, so re-exports give everyone the same id. Drawn at random so the
 //! numbering says nothing about arrival order.
 
-use crate::store::PSEUDONYMS_UNIQUE;
+use crate::store::pseudonyms_unique;
 use anyhow::Result;
 use rusqlite::{params, Connection, Transaction};
 use std::collections::{HashMap, HashSet};
@@ -110,7 +110,7 @@ impl Pseudonyms {
             }
         }
         if rebuild {
-            tx.execute_batch(PSEUDONYMS_UNIQUE)?;
+            tx.execute_batch(pseudonyms_unique())?;
         }
         Ok(())
     }

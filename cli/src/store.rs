@@ -132,23 +132,28 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     tx.execute_batch(ROSTER_INDEX)?;
     tx.execute_batch("DROP INDEX IF EXISTS responses_state; DROP INDEX IF EXISTS responses_code")?;
     if has(&tx, rowid_pseudonyms)? {
-        let start = SCHEMA
-            .find("CREATE TABLE pseudonyms")
-            .expect("in the schema");
-        let end = start
-            + SCHEMA[start..]
-                .find(PSEUDONYMS_UNIQUE)
-                .expect("its index follows")
-            + PSEUDONYMS_UNIQUE.len();
-        tx.execute_batch(&format!("DROP TABLE pseudonyms; {};", &SCHEMA[start..end]))?;
+        tx.execute_batch(&format!(
+            "DROP TABLE pseudonyms; {} {}",
+            schema_statement("CREATE TABLE pseudonyms"),
+            pseudonyms_unique()
+        ))?;
     }
     tx.commit()?;
     Ok(())
 }
 
-/// The unique index of pseudonyms by pseudonym, as the schema creates it.
-pub const PSEUDONYMS_UNIQUE: &str =
-    "CREATE UNIQUE INDEX pseudonyms_unique ON pseudonyms(kind, pseudonym)";
+/// The statement of [`SCHEMA`] that starts with `start`, up to its `;`.
+fn schema_statement(start: &str) -> &'static str {
+    let from = SCHEMA.find(start).expect("in the schema");
+    let to = from + SCHEMA[from..].find(';').expect("ends") + 1;
+    &SCHEMA[from..to]
+}
+
+/// The unique index of pseudonyms by pseudonym, as the schema creates it (for
+/// `Pseudonyms::save`, which builds it anew after a large draw).
+pub fn pseudonyms_unique() -> &'static str {
+    schema_statement("CREATE UNIQUE INDEX pseudonyms_unique")
+}
 
 /// Accepted responses with their pair code and side, in an index of ~20 bytes a row.
 const ROSTER_INDEX: &str = "CREATE INDEX IF NOT EXISTS responses_roster \

@@ -5,7 +5,7 @@
 //! these a string means depends on the question, so values are kept untyped here and read
 //! against the survey by [`crate::validate`] and [`crate::branching`].
 
-use crate::survey::{Question, Slots, Survey};
+use crate::survey::Question;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -200,26 +200,18 @@ impl ReadAnswer<'_> {
             ReadAnswer::List(v) => Answer::List(v.into_iter().map(Cow::into_owned).collect()),
         }
     }
-
-    /// The answer as an owned [`Answer`].
-    pub fn to_answer(&self) -> Answer {
-        match self {
-            ReadAnswer::Int(i) => Answer::Int(*i),
-            ReadAnswer::Text(s) => Answer::Text(s.to_string()),
-            ReadAnswer::List(v) => Answer::List(v.iter().map(|s| s.to_string()).collect()),
-        }
-    }
 }
 
 /// Answers in either storage: an [`Answers`] map or [`ReadAnswers`] read in place. What a
-/// [`crate::payload::Response`] can carry.
+/// [`crate::payload::Response`] can carry, and what [`crate::survey::Survey::lay_out`]
+/// lays out.
 pub trait AnswerSet {
     /// How many answers.
     fn count(&self) -> usize;
     /// The value of one key.
     fn value_of(&self, key: &str) -> Option<Value<'_>>;
-    /// The answers laid out by question position.
-    fn lay_out<'a>(&'a self, survey: &Survey) -> Slots<'a>;
+    /// (key, value), in key order, one per key.
+    fn entries(&self) -> impl Iterator<Item = (&str, Value<'_>)>;
 }
 
 impl AnswerSet for Answers {
@@ -229,8 +221,8 @@ impl AnswerSet for Answers {
     fn value_of(&self, key: &str) -> Option<Value<'_>> {
         self.get(key).map(Answer::value)
     }
-    fn lay_out<'a>(&'a self, survey: &Survey) -> Slots<'a> {
-        survey.lay_out(self)
+    fn entries(&self) -> impl Iterator<Item = (&str, Value<'_>)> {
+        self.iter().map(|(k, a)| (k.as_str(), a.value()))
     }
 }
 
@@ -241,38 +233,15 @@ impl AnswerSet for ReadAnswers<'_> {
     fn value_of(&self, key: &str) -> Option<Value<'_>> {
         self.get(key)
     }
-    fn lay_out<'a>(&'a self, survey: &Survey) -> Slots<'a> {
-        survey.lay_out_read(self)
+    fn entries(&self) -> impl Iterator<Item = (&str, Value<'_>)> {
+        self.iter()
     }
 }
 
 /// A string borrowed from the input when it has no escapes.
-struct ReadStr<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for ReadStr<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
-            type Value = ReadStr<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: serde::de::Error>(
-                self,
-                v: &'de str,
-            ) -> Result<Self::Value, E> {
-                Ok(ReadStr(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(ReadStr(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(ReadStr(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(V(std::marker::PhantomData))
-    }
-}
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct ReadStr<'a>(#[serde(borrow)] Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for ReadAnswer<'a> {
     /// Reads exactly what [`Answer`]'s reading reads, with the same errors.
@@ -320,7 +289,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for ReadAnswer<'a> {
 
 /// A payload's `answers` read in place: (key, value) sorted by key, one entry per key (a
 /// repeated key keeps its last value, as an [`Answers`] map would). What
-/// [`crate::survey::Survey::lay_out_read`] lays out by question.
+/// [`crate::survey::Survey::lay_out`] lays out by question.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadAnswers<'a>(pub(crate) Vec<(Cow<'a, str>, ReadAnswer<'a>)>);
 
@@ -348,12 +317,17 @@ impl<'a> ReadAnswers<'a> {
             .map(|i| self.0[i].1.value())
     }
 
+    /// The answers as an owned map, moving what is already owned.
+    pub fn into_answers(self) -> Answers {
+        self.0
+            .into_iter()
+            .map(|(k, a)| (k.into_owned(), a.into_answer()))
+            .collect()
+    }
+
     /// The answers as an owned map.
     pub fn to_answers(&self) -> Answers {
-        self.0
-            .iter()
-            .map(|(k, a)| (k.to_string(), a.to_answer()))
-            .collect()
+        self.clone().into_answers()
     }
 }
 
@@ -495,6 +469,24 @@ mod tests {
                 panic!("{bad} was read");
             };
             assert_eq!(r.to_string(), o.to_string(), "{bad}");
+        }
+        // The messages themselves, as `Answer` gave them before it was read this way.
+        for (bad, says) in [
+            (
+                r#"{"q": 1.5}"#,
+                "expected an integer, a string or an array of strings",
+            ),
+            (
+                r#"{"q": ["a", 2]}"#,
+                "invalid type: integer `2`, expected a string",
+            ),
+            (
+                r#"{"q": 9223372036854775808}"#,
+                "expected an integer in i64",
+            ),
+        ] {
+            let e = serde_json::from_str::<ReadAnswers<'_>>(bad).unwrap_err();
+            assert!(e.to_string().contains(says), "{bad}: {e}");
         }
         for bad in ["[]", "3", "null"] {
             let e = serde_json::from_str::<ReadAnswers<'_>>(bad).unwrap_err();

@@ -23,11 +23,7 @@ pub fn visible_ids(survey: &Survey, answers: &Answers) -> Vec<String> {
 /// Whether each question is visible, in the order of [`Survey::questions`]: what
 /// [`visible_ids`] computes, without copying ids (validation asks once per response).
 pub(crate) fn visible_mask(survey: &Survey, answers: &Answers) -> Vec<bool> {
-    let slots: Vec<Option<Value<'_>>> = survey
-        .questions()
-        .map(|q| answers.get(&q.id).map(Answer::value))
-        .collect();
-    visible_mask_slots(survey, &slots)
+    visible_mask_slots(survey, &survey.lay_out(answers).answer)
 }
 
 /// Whether one question is visible given the answers so far.

@@ -184,7 +184,7 @@ pub struct Who<'a> {
 }
 
 /// What an export needs of one respondent, from their answers laid out by question once
-/// ([`Survey::lay_out_read`]): [`answer_cells_joined`] (returned) and the
+/// ([`Survey::lay_out`]): [`answer_cells_joined`] (returned) and the
 /// [`free_text_rows`] (passed to `emit`).
 pub fn cells_and_free_text(
     survey: &Survey,
@@ -606,7 +606,7 @@ mod tests {
                 person_id: "R1",
                 side: Side::A,
             };
-            let joined = cells_and_free_text(&survey, who, &survey.lay_out_read(&read), |f| {
+            let joined = cells_and_free_text(&survey, who, &survey.lay_out(&read), |f| {
                 assert_eq!(&f[..3], ["D1", "R1", "A"]);
                 together.push([f[3].to_string(), f[4].to_string(), f[5].to_string()]);
             });

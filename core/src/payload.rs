@@ -118,7 +118,9 @@ struct FormatOnly<'a> {
 /// Parses plaintext into a payload, strictly: exact members, well-formed ids, tags and dates.
 pub fn parse(plaintext: &[u8]) -> Result<Payload, Error> {
     Ok(match read(plaintext)? {
-        Payload::Response(p) => Payload::Response(Box::new(p.map_answers(|a| a.to_answers()))),
+        Payload::Response(p) => {
+            Payload::Response(Box::new(p.map_answers(ReadAnswers::into_answers)))
+        }
         Payload::Withdrawal(w) => Payload::Withdrawal(w),
     })
 }
@@ -240,7 +242,7 @@ impl<A: AnswerSet> Response<A> {
         if self.code != crate::code::normalise(&self.code) {
             return Err(Error::Payload("`code` is not normalised".into()));
         }
-        validate_slots(survey, &self.code, &self.answers.lay_out(survey)).map_err(Error::Invalid)
+        validate_slots(survey, &self.code, &survey.lay_out(&self.answers)).map_err(Error::Invalid)
     }
 
     /// The side of the pair, from the pairing question's answer.

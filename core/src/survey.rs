@@ -6,7 +6,7 @@
 //! directions of serde. Structural checks live in [`crate::check`]; this module only
 //! describes and looks up.
 
-use crate::answers::{Answers, ReadAnswers, Value};
+use crate::answers::{AnswerSet, Value};
 use serde::{Deserialize, Serialize};
 
 /// A whole survey definition.
@@ -67,7 +67,7 @@ pub(crate) struct Index {
     pub labels: Vec<(String, Option<String>)>,
 }
 
-/// A respondent's answers laid out by question position (see [`Survey::lay_out_read`]).
+/// A respondent's answers laid out by question position (see [`Survey::lay_out`]).
 pub struct Slots<'a> {
     /// The answer to each question.
     pub(crate) answer: Vec<Option<Value<'a>>>,
@@ -583,17 +583,12 @@ impl Survey {
         self.derived.0.get_or_init(|| Index::build(self))
     }
 
-    /// [`Survey::lay_out_read`] for an owned map of answers (the browser's, the report's).
-    pub(crate) fn lay_out<'a>(&self, answers: &'a Answers) -> Slots<'a> {
-        self.lay_out_sorted(answers.iter().map(|(k, a)| (k.as_str(), a.value())))
-    }
-
-    /// Lays answers read in place from a payload out by question position, in one merge of
-    /// two sorted key lists (the answers' and the survey's), so that no key is looked up:
-    /// what validating and exporting a million responses do for each, with no answer
-    /// copied.
-    pub fn lay_out_read<'a>(&self, answers: &'a ReadAnswers<'_>) -> Slots<'a> {
-        self.lay_out_sorted(answers.iter())
+    /// Lays answers out by question position, in one merge of two sorted key lists (the
+    /// answers' and the survey's), so that no key is looked up: what validating and
+    /// exporting a million responses do for each (answers read in place from a payload,
+    /// with no answer copied), and the browser's owned answers too.
+    pub fn lay_out<'a>(&self, answers: &'a impl AnswerSet) -> Slots<'a> {
+        self.lay_out_sorted(answers.entries())
     }
 
     /// Lays out (key, value) pairs given in key order, one per key.

@@ -340,7 +340,7 @@ mod tests {
             let json = serde_json::to_vec(&answers).expect("answers serialise");
             let read: ReadAnswers<'_> = serde_json::from_slice(&json).expect("answers read");
             assert_eq!(
-                slot_problems(&survey, &survey.lay_out_read(&read)),
+                slot_problems(&survey, &survey.lay_out(&read)),
                 answer_problems(&survey, &answers),
                 "round {round}"
             );

@@ -75,22 +75,28 @@ fn killed_bulk_ingest_leaves_a_consistent_store_and_resumes() {
     killed_ingest(Some(1000));
 }
 
+/// `plp ingest FILE` on the study, with a rollback journal from transactions of
+/// `bulk_from` envelopes when given.
+fn ingest(s: &TestStudy, file: &std::path::Path, bulk_from: Option<usize>) -> Command {
+    let mut cmd = Command::new(plp_bin());
+    if let Some(n) = bulk_from {
+        cmd.env("PLP_INGEST_BULK_FROM", n.to_string());
+    }
+    cmd.arg("--study")
+        .arg(&s.dir)
+        .arg("ingest")
+        .arg(file)
+        .env("PLP_PASSPHRASE", PASSPHRASE)
+        .stdin(Stdio::null());
+    cmd
+}
+
 fn killed_ingest(bulk_from: Option<usize>) {
     let s = TestStudy::new("plp-kill");
     let (lines, shas) = envelopes(&s);
     let file = s.write("all.jsonl", &lines);
 
-    let mut cmd = Command::new(plp_bin());
-    if let Some(n) = bulk_from {
-        cmd.env("PLP_INGEST_BULK_FROM", n.to_string());
-    }
-    let mut child = cmd
-        .arg("--study")
-        .arg(&s.dir)
-        .arg("ingest")
-        .arg(&file)
-        .env("PLP_PASSPHRASE", PASSPHRASE)
-        .stdin(Stdio::null())
+    let mut child = ingest(&s, &file, bulk_from)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -150,17 +156,7 @@ fn killed_ingest(bulk_from: Option<usize>) {
 
     // The same ingest again completes it (in bulk mode again, from its second
     // transaction, for the bulk run).
-    let mut again = Command::new(plp_bin());
-    if let Some(n) = bulk_from {
-        again.env("PLP_INGEST_BULK_FROM", n.to_string());
-    }
-    let run = again
-        .arg("--study")
-        .arg(&s.dir)
-        .arg("ingest")
-        .arg(&file)
-        .env("PLP_PASSPHRASE", PASSPHRASE)
-        .stdin(Stdio::null())
+    let run = ingest(&s, &file, bulk_from)
         .output()
         .expect("plp ingest runs");
     let out = plp_tests::Output {

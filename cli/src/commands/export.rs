@@ -449,7 +449,7 @@ fn write_files(
     let mut ft = Out::create(tmp, format!("{}.csv", free_text.name))?;
     ft.write(&csv_header(&free_text))?;
     let mut cells: Vec<Box<str>> = Vec::with_capacity(people.len());
-    dataset::open_answers(
+    dataset::open_payloads(
         store,
         key,
         people,
@@ -464,7 +464,7 @@ fn write_files(
                     person_id: &m.person_id,
                     side: m.side,
                 };
-                let slots = survey.lay_out_read(&answers);
+                let slots = survey.lay_out(&answers);
                 let joined = export::cells_and_free_text(survey, who, &slots, |fields| {
                     write_row(&mut text, &fields, &[], 0, &[]);
                 })
