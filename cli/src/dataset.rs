@@ -12,6 +12,9 @@
 //!   with its wrapped AEAD key ([`crate::store::OpenKeyWrap`]) is decrypted with AES-GCM
 //!   alone; others are opened with X25519 as at ingest.
 //!
+//! Export runs the second step while the first one's new pseudonyms are still being stored
+//! ([`roster_with`]): storing them is one thread's work, opening needs only the roster.
+//!
 //! [`load`] does both and keeps every answer, for the report. Plaintext lives only in memory
 //! here and in the files an evaluator asks for.
 
@@ -162,6 +165,21 @@ pub fn roster(
     survey_sha256: &str,
     allocated: Option<&[String]>,
 ) -> Result<Roster> {
+    Ok(roster_with(store, survey_sha256, allocated, |_| Ok(()))?.0)
+}
+
+/// [`roster`], running `meanwhile` on the roster (on a thread of its own) while the
+/// pseudonyms drawn for it are stored. Storing them is one thread's work (at a million
+/// respondents, inserting 1.5 million rows and sorting them for the unique index), and what
+/// comes next, opening every respondent's answers, reads through connections of its own
+/// and needs only the roster. Returns once both are done, the pseudonyms committed: what
+/// `meanwhile` made is published only then. Either's error is returned (storing's first).
+pub fn roster_with<T: Send>(
+    store: &mut Store,
+    survey_sha256: &str,
+    allocated: Option<&[String]>,
+    meanwhile: impl FnOnce(&Roster) -> Result<T> + Send,
+) -> Result<(Roster, T)> {
     // See ROSTER_CACHE_KIB: linking and writing pseudonyms, given back after.
     store
         .conn
@@ -280,15 +298,8 @@ pub fn roster(
     // Freed before the pseudonyms are written, which needs room of its own.
     drop(groups);
     drop(raw);
-    if let Some(p) = pseudonyms {
-        p.save(&tx)?;
-    }
-    tx.commit()?;
-    store.conn.pragma_update(None, "cache_size", -2000)?;
-    store.conn.execute_batch("PRAGMA shrink_memory")?;
     // Stable, meaningless order: by pseudonym.
-    let mut order: Vec<usize> = (0..people.len()).collect();
-    order.sort_by(|&x, &y| people[x].person_id.cmp(&people[y].person_id));
+    let order = by_text(&people, |m| m.person_id.as_str());
     let mut new_pos = vec![0; people.len()];
     for (pos, &old) in order.iter().enumerate() {
         new_pos[old] = pos;
@@ -298,17 +309,71 @@ pub fn roster(
         .iter()
         .map(|&i| slots[i].take().expect("each person once"))
         .collect();
+    drop(slots);
     for p in &mut pairs {
         p.a = new_pos[p.a];
         p.b = new_pos[p.b];
     }
-    pairs.sort_by(|x, y| sorted[x.a].pair_id.cmp(&sorted[y.a].pair_id));
-    reports.sort_by(|x, y| x.pair_id.cmp(&y.pair_id));
-    Ok(Roster {
+    let pairs = by_text(&pairs, |d| sorted[d.a].pair_id.as_str())
+        .into_iter()
+        .map(|i| pairs[i])
+        .collect();
+    let mut reports: Vec<Option<GroupReport>> = reports.into_iter().map(Some).collect();
+    let reports = by_text(&reports, |g| {
+        g.as_ref().expect("each once").pair_id.as_str()
+    })
+    .into_iter()
+    .map(|i| reports[i].take().expect("each group once"))
+    .collect::<Vec<_>>();
+    let roster = Roster {
         people: sorted,
         pairs,
         groups: reports,
-    })
+    };
+    let (saved, made) = std::thread::scope(|scope| {
+        let made = scope.spawn(|| meanwhile(&roster));
+        let saved = (|| -> Result<()> {
+            if let Some(p) = pseudonyms {
+                p.save(&tx)?;
+            }
+            // See ROSTER_CACHE_KIB: not needed past the writing (its pages are released
+            // by the commit and the shrink below).
+            tx.pragma_update(None, "cache_size", -2000)?;
+            tx.commit()?;
+            Ok(())
+        })();
+        let made = made
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (saved, made)
+    });
+    saved?;
+    store.conn.execute_batch("PRAGMA shrink_memory")?;
+    Ok((roster, made?))
+}
+
+/// The positions of `items` in the order of a text of each (byte order, as `str` compares),
+/// stable. Sorted by the text's first 16 bytes held in one number first, then by the whole
+/// text only where those are equal: ids such as pseudonyms are shorter than that, so the
+/// sort reads one array instead of a million strings scattered in memory.
+fn by_text<'a, T>(items: &'a [T], text: impl Fn(&'a T) -> &'a str) -> Vec<usize> {
+    let mut keys: Vec<(u128, usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let mut head = [0u8; 16];
+            let t = text(item).as_bytes();
+            let n = t.len().min(16);
+            head[..n].copy_from_slice(&t[..n]);
+            (u128::from_be_bytes(head), i)
+        })
+        .collect();
+    keys.sort_unstable_by(|x, y| {
+        x.0.cmp(&y.0)
+            .then_with(|| text(&items[x.1]).cmp(text(&items[y.1])))
+            .then(x.1.cmp(&y.1))
+    });
+    keys.into_iter().map(|(_, i)| i).collect()
 }
 
 /// Fails when `sha`, a stored response's survey version, is not the export's.
@@ -346,25 +411,40 @@ fn response_of_another_version(
         .optional()?)
 }
 
+/// What [`open_payloads`]'s workers need to open read-only connections of their own to a
+/// store: taken before the store's own connection is busy writing (see [`roster_with`]).
+pub struct Readers {
+    path: String,
+    study_id: String,
+}
+
+impl Readers {
+    /// Where `store` is, and its study id (the opener's context).
+    pub fn of(store: &Store) -> Result<Readers> {
+        let path = store
+            .conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .context("the store has no file")?
+            .to_string();
+        let study_id = store.meta("study_id")?.unwrap_or_default();
+        Ok(Readers { path, study_id })
+    }
+}
+
 /// Opens the payloads of `people` in order, [`CHUNK`] respondents at a time on every core.
 /// `each` turns a chunk's members and their plaintexts into what the caller keeps (in a
 /// worker thread, where the answers are read in place with [`answers_of`]); `sink` receives
 /// those results in roster order, with the index of the chunk's first member.
 pub fn open_payloads<T: Send>(
-    store: &Store,
+    from: &Readers,
     key: &KeyPair,
     people: &[Member],
     each: impl Fn(&[Member], Vec<Plaintext>) -> Result<T> + Sync,
     mut sink: impl FnMut(usize, T) -> Result<()>,
 ) -> Result<()> {
-    let path = store
-        .conn
-        .path()
-        .filter(|p| !p.is_empty())
-        .context("the store has no file")?
-        .to_string();
-    let study_id = store.meta("study_id")?.unwrap_or_default();
-    let opener = opener(key, &study_id)?;
+    let Readers { path, study_id } = from;
+    let opener = opener(key, study_id)?;
     let wrap = OpenKeyWrap::new(key);
     let chunks: Vec<&[Member]> = people.chunks(CHUNK).collect();
     let workers = std::thread::available_parallelism()
@@ -521,7 +601,7 @@ pub fn load(
     let roster = roster(store, survey_sha256, allocated)?;
     let mut people = Vec::with_capacity(roster.people.len());
     open_payloads(
-        store,
+        &Readers::of(store)?,
         key,
         &roster.people,
         |members, plains| {
@@ -639,5 +719,107 @@ mod tests {
             e.contains("another survey version (bbbbbbbbbbbbbbbb…)"),
             "{e}"
         );
+    }
+
+    /// `by_text` gives the order of a stable sort by the whole text: texts shorter than,
+    /// as long as and longer than its 16-byte head, sharing heads, prefixes of one another,
+    /// with zero bytes, equal ones (kept in input order), and non-ASCII.
+    #[test]
+    fn by_text_sorts_as_a_stable_sort_of_the_texts() {
+        let mut texts: Vec<String> = vec![
+            "R0042".into(),
+            "R0042".into(),
+            "R004".into(),
+            "R0042\0".into(),
+            "R0042\0\0".into(),
+            "".into(),
+            "\0".into(),
+            "D12".into(),
+            "0123456789abcdef".into(),
+            "0123456789abcdef".into(),
+            "0123456789abcdefA".into(),
+            "0123456789abcdef0".into(),
+            "0123456789abcdee~~~~".into(),
+            "0123456789abcdef\0".into(),
+            "é".into(),
+            "e\u{ff}".into(),
+        ];
+        // And many more, random, from a small alphabet so heads and prefixes are shared.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 24) as usize;
+            texts.push(
+                (0..len)
+                    .map(|i| ["R", "0", "1", "\0"][((x >> (i * 2 + 5)) % 4) as usize])
+                    .collect(),
+            );
+        }
+        let mut want: Vec<usize> = (0..texts.len()).collect();
+        want.sort_by(|&a, &b| texts[a].cmp(&texts[b]));
+        assert_eq!(by_text(&texts, |t| t.as_str()), want);
+    }
+
+    /// `roster_with` gives `meanwhile` the roster it returns, and has stored its pseudonyms
+    /// when it returns: the next roster finds the same ones.
+    #[test]
+    fn roster_with_stores_the_pseudonyms_of_the_roster_it_shares() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let mut store = Store::create(&dir.path().join("plp.sqlite"), "s", "k").expect("store");
+        let sha = "a".repeat(64);
+        store.add_survey(&sha, "plp", "1", b"{}").expect("survey");
+        for n in 0..40u32 {
+            store
+                .conn
+                .execute(
+                    "INSERT INTO responses(envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope)
+                     VALUES (?1, ?1, 't', '2026-01-01', ?2, ?3, 'm', 'accepted', ?4, x'00')",
+                    rusqlite::params![
+                        format!("{n:064}"),
+                        format!("C{}", n / 2),
+                        if n % 2 == 0 { "a" } else { "b" },
+                        sha
+                    ],
+                )
+                .expect("a response");
+        }
+        let ids = |r: &Roster| -> Vec<(String, String)> {
+            r.people
+                .iter()
+                .map(|m| (m.pair_id.clone(), m.person_id.clone()))
+                .collect()
+        };
+        let (first, seen) = roster_with(&mut store, &sha, None, |r| Ok(ids(r))).expect("roster");
+        assert_eq!(ids(&first), seen);
+        assert_eq!(first.people.len(), 40);
+        assert_eq!(first.pairs.len(), 20);
+        let stored: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM pseudonyms", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(stored, 60, "40 people and 20 pairs");
+        // People by person id, pairs and groups by pair id.
+        assert!(first
+            .people
+            .windows(2)
+            .all(|w| w[0].person_id < w[1].person_id));
+        let pair_ids: Vec<&str> = first
+            .pairs
+            .iter()
+            .map(|d| first.people[d.a].pair_id.as_str())
+            .collect();
+        assert!(pair_ids.windows(2).all(|w| w[0] < w[1]));
+        assert!(first.groups.windows(2).all(|w| w[0].pair_id < w[1].pair_id));
+        // `meanwhile`'s failure is the roster's.
+        let e = roster_with(&mut store, &sha, None, |_| -> Result<()> {
+            anyhow::bail!("meanwhile failed")
+        })
+        .err()
+        .expect("fails");
+        assert_eq!(e.to_string(), "meanwhile failed");
+        let again = roster(&mut store, &sha, None).expect("roster again");
+        assert_eq!(ids(&again), ids(&first));
     }
 }

@@ -14,7 +14,7 @@
 use super::Opened;
 use crate::args::ExportArgs;
 use crate::dataset::{self, Member, Roster};
-use crate::store::{audit, Store};
+use crate::store::audit;
 use anyhow::{bail, Context, Result};
 use plp_core::codebook;
 use plp_core::disclosure::{self, Assessment, PairRisk};
@@ -38,11 +38,6 @@ pub fn run(dir: Option<&Path>, a: &ExportArgs) -> Result<()> {
         bail!("--k must be at least 2");
     }
     let key = super::unlock(&study, None)?;
-    let roster = dataset::roster(
-        &mut store,
-        &study.survey_sha256(),
-        study.config.allocated_codes.as_deref(),
-    )?;
     let preview = !locked;
     let spec = Spec {
         survey: &study.survey,
@@ -52,7 +47,19 @@ pub fn run(dir: Option<&Path>, a: &ExportArgs) -> Result<()> {
         study_id: &study.config.study_id,
         title: &study.config.title,
     };
-    let files = write_dir(&a.out, |tmp| write_files(tmp, &store, &key, &roster, &spec))?;
+    let readers = dataset::Readers::of(&store)?;
+    let (roster, files) = write_dir(&a.out, |tmp| {
+        let tables = Tables::new(&spec);
+        // Answers are opened while the pseudonyms drawn for the roster are stored.
+        let (roster, answered) = dataset::roster_with(
+            &mut store,
+            &study.survey_sha256(),
+            study.config.allocated_codes.as_deref(),
+            |roster| open_answers(tmp, &readers, &key, &roster.people, &tables, spec.survey),
+        )?;
+        let files = write_files(tmp, &roster, tables, answered, &spec)?;
+        Ok((roster, files))
+    })?;
     let tx = store.tx()?;
     audit(
         &tx,
@@ -415,42 +422,83 @@ fn write_table<'a, const P: usize, const W: usize>(
     o.finish()
 }
 
-/// Writes every file into `tmp`; their names and SHA-256 in the export's order.
-fn write_files(
-    tmp: &Path,
-    store: &Store,
-    key: &KeyPair,
-    roster: &Roster,
-    spec: &Spec<'_>,
-) -> Result<Vec<(String, String)>> {
-    let survey = spec.survey;
-    let prefix = if spec.preview { "PREVIEW_" } else { "" };
-    let mut individual = export::individual(survey, &[]);
-    let mut dyad = export::dyad(survey, &[]);
-    let mut pairwise = export::pairwise(survey, &[]);
-    let mut free_text = export::free_text(survey, &[]);
-    let n_cells = export::answer_fields(survey).len();
-    let qis = &survey.survey.quasi_identifiers;
-    let ind_cols = qi_columns(&individual, qis, &[""]);
-    let dyad_cols = qi_columns(&dyad, qis, &["A", "B"]);
-    let pw_cols = qi_columns(&pairwise, qis, &["A", "P"]);
-    for t in [&mut individual, &mut dyad, &mut pairwise, &mut free_text] {
-        t.name = format!("{prefix}{}", t.name);
-    }
-    let people = &roster.people;
+/// The export's tables and where their quasi-identifiers are.
+struct Tables {
+    individual: Table,
+    dyad: Table,
+    pairwise: Table,
+    free_text: Table,
+    /// Answer cells of one respondent.
+    n_cells: usize,
+    ind_cols: Vec<usize>,
+    dyad_cols: Vec<usize>,
+    pw_cols: Vec<usize>,
+}
 
-    // Answers, once, in person order: free text written as it comes, cells kept (and, when
-    // it can be, each respondent's quasi-identifier class).
-    let qi_cells = person_qi_cells(&ind_cols, &dyad_cols, &pw_cols, n_cells);
+impl Tables {
+    fn new(spec: &Spec<'_>) -> Tables {
+        let survey = spec.survey;
+        let prefix = if spec.preview { "PREVIEW_" } else { "" };
+        let mut individual = export::individual(survey, &[]);
+        let mut dyad = export::dyad(survey, &[]);
+        let mut pairwise = export::pairwise(survey, &[]);
+        let mut free_text = export::free_text(survey, &[]);
+        let qis = &survey.survey.quasi_identifiers;
+        let ind_cols = qi_columns(&individual, qis, &[""]);
+        let dyad_cols = qi_columns(&dyad, qis, &["A", "B"]);
+        let pw_cols = qi_columns(&pairwise, qis, &["A", "P"]);
+        for t in [&mut individual, &mut dyad, &mut pairwise, &mut free_text] {
+            t.name = format!("{prefix}{}", t.name);
+        }
+        Tables {
+            individual,
+            dyad,
+            pairwise,
+            free_text,
+            n_cells: export::answer_fields(survey).len(),
+            ind_cols,
+            dyad_cols,
+            pw_cols,
+        }
+    }
+}
+
+/// The answers, opened, as the tables need them.
+struct Answered {
+    /// Each respondent's answer cells, joined, in person order.
+    cells: Vec<Box<str>>,
+    /// Each respondent's quasi-identifier class, when [`person_qi_cells`] applies.
+    classes: Option<PersonClasses>,
+    /// The free-text file, written: its name and SHA-256.
+    free_text_file: (String, String),
+}
+
+/// Opens every respondent's answers, once, in person order: free text written as it comes,
+/// cells kept (and, when it can be, each respondent's quasi-identifier class).
+fn open_answers(
+    tmp: &Path,
+    readers: &dataset::Readers,
+    key: &KeyPair,
+    people: &[Member],
+    tables: &Tables,
+    survey: &Survey,
+) -> Result<Answered> {
+    let n_cells = tables.n_cells;
+    let qi_cells = person_qi_cells(
+        &tables.ind_cols,
+        &tables.dyad_cols,
+        &tables.pw_cols,
+        n_cells,
+    );
     let mut classes = PersonClasses {
         ids: HashMap::new(),
         of: Vec::with_capacity(if qi_cells.is_some() { people.len() } else { 0 }),
     };
-    let mut ft = Out::create(tmp, format!("{}.csv", free_text.name))?;
-    ft.write(&csv_header(&free_text))?;
+    let mut ft = Out::create(tmp, format!("{}.csv", tables.free_text.name))?;
+    ft.write(&csv_header(&tables.free_text))?;
     let mut cells: Vec<Box<str>> = Vec::with_capacity(people.len());
     dataset::open_payloads(
-        store,
+        readers,
         key,
         people,
         |members: &[Member], plains| {
@@ -484,7 +532,41 @@ fn write_files(
             ft.write(&text)
         },
     )?;
-    let ft = ft.finish()?;
+    Ok(Answered {
+        cells,
+        classes: qi_cells.map(|_| classes),
+        free_text_file: ft.finish()?,
+    })
+}
+
+/// Writes the tables and the other files into `tmp`; every file's name and SHA-256 in the
+/// export's order.
+fn write_files(
+    tmp: &Path,
+    roster: &Roster,
+    tables: Tables,
+    answered: Answered,
+    spec: &Spec<'_>,
+) -> Result<Vec<(String, String)>> {
+    let survey = spec.survey;
+    let prefix = if spec.preview { "PREVIEW_" } else { "" };
+    let Tables {
+        individual,
+        dyad,
+        pairwise,
+        free_text,
+        n_cells,
+        ind_cols,
+        dyad_cols,
+        pw_cols,
+    } = tables;
+    let Answered {
+        cells,
+        classes,
+        free_text_file: ft,
+    } = answered;
+    let qis = &survey.survey.quasi_identifiers;
+    let people = &roster.people;
 
     // Rows of each table, as prefix fields and the respondents whose cells follow.
     let ind_row = |i: usize| -> ([&str; 4], [usize; 1]) {
@@ -513,7 +595,7 @@ fn write_files(
     };
 
     // Quasi-identifier classes, measured before suppression (they are why it is needed).
-    let (ind_ids, dyad_ids, pw_ids) = if qi_cells.is_some() {
+    let (ind_ids, dyad_ids, pw_ids) = if let Some(classes) = &classes {
         let pw = |d: &dataset::Pair| [[d.a, d.b], [d.b, d.a]];
         (
             classes.rows((0..people.len()).map(|i| [i])),
