@@ -298,35 +298,21 @@ pub fn roster_with<T: Send>(
     // Freed before the pseudonyms are written, which needs room of its own.
     drop(groups);
     drop(raw);
-    // Stable, meaningless order: by pseudonym.
+    // Stable, meaningless order: by pseudonym. Put in place: a second copy of a million
+    // members would be held while the pseudonyms are stored below.
     let order = by_text(&people, |m| m.person_id.as_str());
-    let mut new_pos = vec![0; people.len()];
-    for (pos, &old) in order.iter().enumerate() {
-        new_pos[old] = pos;
-    }
-    let mut slots: Vec<Option<Member>> = people.into_iter().map(Some).collect();
-    let sorted: Vec<Member> = order
-        .iter()
-        .map(|&i| slots[i].take().expect("each person once"))
-        .collect();
-    drop(slots);
+    let new_pos = arrange(&mut people, &order);
     for p in &mut pairs {
         p.a = new_pos[p.a];
         p.b = new_pos[p.b];
     }
-    let pairs = by_text(&pairs, |d| sorted[d.a].pair_id.as_str())
-        .into_iter()
-        .map(|i| pairs[i])
-        .collect();
-    let mut reports: Vec<Option<GroupReport>> = reports.into_iter().map(Some).collect();
-    let reports = by_text(&reports, |g| {
-        g.as_ref().expect("each once").pair_id.as_str()
-    })
-    .into_iter()
-    .map(|i| reports[i].take().expect("each group once"))
-    .collect::<Vec<_>>();
+    drop(new_pos);
+    let order = by_text(&pairs, |d| people[d.a].pair_id.as_str());
+    arrange(&mut pairs, &order);
+    let order = by_text(&reports, |g| g.pair_id.as_str());
+    arrange(&mut reports, &order);
     let roster = Roster {
-        people: sorted,
+        people,
         pairs,
         groups: reports,
     };
@@ -350,6 +336,25 @@ pub fn roster_with<T: Send>(
     saved?;
     store.conn.execute_batch("PRAGMA shrink_memory")?;
     Ok((roster, made?))
+}
+
+/// Puts `items` in `order` (`order[pos]` is the position of the item that goes to `pos`)
+/// in place, one swap per move; returns each item's new position by its old one.
+fn arrange<T>(items: &mut [T], order: &[usize]) -> Vec<usize> {
+    let mut new_pos = vec![0; order.len()];
+    for (pos, &old) in order.iter().enumerate() {
+        new_pos[old] = pos;
+    }
+    // `to[i]`: where the item now at `i` goes.
+    let mut to = new_pos.clone();
+    for i in 0..items.len() {
+        while to[i] != i {
+            let j = to[i];
+            items.swap(i, j);
+            to.swap(i, j);
+        }
+    }
+    new_pos
 }
 
 /// The positions of `items` in the order of a text of each (byte order, as `str` compares),
@@ -486,10 +491,8 @@ pub fn open_payloads<T: Send>(
                             c = cv.wait(c).expect("not poisoned");
                         }
                     }
-                    let result = chunks[i]
-                        .iter()
-                        .map(|m| reader.plaintext(m, opener, wrap))
-                        .collect::<Result<Vec<Plaintext>>>()
+                    let result = reader
+                        .chunk(chunks[i], opener, wrap)
                         .and_then(|answers| each(chunks[i], answers));
                     let failed = result.is_err();
                     if done_tx.send((i, result)).is_err() || failed {
@@ -547,6 +550,26 @@ impl Reader {
         Ok(Reader { conn })
     }
 
+    /// The plaintexts of `members`, read in one read transaction: one snapshot and one
+    /// shared lock for the chunk instead of one for each respondent.
+    fn chunk(
+        &mut self,
+        members: &[Member],
+        opener: &plp_core::fastopen::Opener,
+        wrap: &OpenKeyWrap,
+    ) -> Result<Vec<Plaintext>> {
+        self.conn.execute_batch("BEGIN")?;
+        let read = members
+            .iter()
+            .map(|m| self.plaintext(m, opener, wrap))
+            .collect::<Result<Vec<Plaintext>>>();
+        // Ends the read transaction whether or not reading failed.
+        let ended = self.conn.execute_batch("COMMIT");
+        let read = read?;
+        ended?;
+        Ok(read)
+    }
+
     fn plaintext(
         &mut self,
         m: &Member,
@@ -564,11 +587,18 @@ impl Reader {
                 let mut stmt = self.conn.prepare_cached(
                     "SELECT envelope, open_key, envelope_sha256 FROM responses WHERE id = ?1",
                 )?;
-                let (envelope, open_key, sha): (Vec<u8>, Option<Vec<u8>>, String) = stmt
-                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                // The envelope is parsed where SQLite holds it, not copied out first.
+                let (env, open_key, sha): (_, Option<Vec<u8>>, String) = stmt
+                    .query_row([id], |r| {
+                        Ok((
+                            Envelope::parse(r.get_ref(0)?.as_blob()?),
+                            r.get(1)?,
+                            r.get(2)?,
+                        ))
+                    })
                     .optional()?
                     .ok_or_else(gone)?;
-                let env = Envelope::parse(&envelope)?;
+                let env = env?;
                 let fast = open_key
                     .and_then(|k| wrap.unwrap(&sha, &k))
                     .and_then(|k| k.open(&env.ct).ok());
@@ -762,6 +792,28 @@ mod tests {
         assert_eq!(by_text(&texts, |t| t.as_str()), want);
     }
 
+    /// `arrange` puts items where the order says, and reports where each went.
+    #[test]
+    fn arrange_applies_the_order_in_place() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for n in [0usize, 1, 2, 7, 100, 1_000] {
+            let mut order: Vec<usize> = (0..n).collect();
+            for i in (1..n).rev() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                order.swap(i, (x % (i as u64 + 1)) as usize);
+            }
+            let mut items: Vec<String> = (0..n).map(|i| format!("item {i}")).collect();
+            let before = items.clone();
+            let new_pos = arrange(&mut items, &order);
+            for (pos, &old) in order.iter().enumerate() {
+                assert_eq!(items[pos], before[old]);
+                assert_eq!(new_pos[old], pos);
+            }
+        }
+    }
+
     /// `roster_with` gives `meanwhile` the roster it returns, and has stored its pseudonyms
     /// when it returns: the next roster finds the same ones.
     #[test]
@@ -812,6 +864,12 @@ mod tests {
             .collect();
         assert!(pair_ids.windows(2).all(|w| w[0] < w[1]));
         assert!(first.groups.windows(2).all(|w| w[0].pair_id < w[1].pair_id));
+        // Each pair's indices still point at its two members.
+        for d in &first.pairs {
+            let (a, b) = (&first.people[d.a], &first.people[d.b]);
+            assert_eq!((a.pair_id.as_str(), a.side), (b.pair_id.as_str(), Side::A));
+            assert_eq!(b.side, Side::B);
+        }
         // `meanwhile`'s failure is the roster's.
         let e = roster_with(&mut store, &sha, None, |_| -> Result<()> {
             anyhow::bail!("meanwhile failed")

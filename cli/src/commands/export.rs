@@ -96,6 +96,17 @@ struct Spec<'a> {
     title: &'a str,
 }
 
+impl Spec<'_> {
+    /// What every file name of the export starts with.
+    fn file_prefix(&self) -> &'static str {
+        if self.preview {
+            "PREVIEW_"
+        } else {
+            ""
+        }
+    }
+}
+
 /// Disclosure figures of the export (`disclosure_report.json`).
 #[derive(Debug, Serialize)]
 struct DisclosureReport {
@@ -438,7 +449,7 @@ struct Tables {
 impl Tables {
     fn new(spec: &Spec<'_>) -> Tables {
         let survey = spec.survey;
-        let prefix = if spec.preview { "PREVIEW_" } else { "" };
+        let prefix = spec.file_prefix();
         let mut individual = export::individual(survey, &[]);
         let mut dyad = export::dyad(survey, &[]);
         let mut pairwise = export::pairwise(survey, &[]);
@@ -549,7 +560,7 @@ fn write_files(
     spec: &Spec<'_>,
 ) -> Result<Vec<(String, String)>> {
     let survey = spec.survey;
-    let prefix = if spec.preview { "PREVIEW_" } else { "" };
+    let prefix = spec.file_prefix();
     let Tables {
         individual,
         dyad,
