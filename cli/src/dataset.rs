@@ -341,8 +341,10 @@ pub fn roster_with<T: Send>(
 /// Puts `items` in `order` (`order[pos]` is the position of the item that goes to `pos`)
 /// in place, one swap per move; returns each item's new position by its old one.
 fn arrange<T>(items: &mut [T], order: &[usize]) -> Vec<usize> {
-    let mut new_pos = vec![0; order.len()];
+    assert_eq!(order.len(), items.len(), "an order of every item");
+    let mut new_pos = vec![usize::MAX; order.len()];
     for (pos, &old) in order.iter().enumerate() {
+        assert_eq!(new_pos[old], usize::MAX, "each item once in the order");
         new_pos[old] = pos;
     }
     // `to[i]`: where the item now at `i` goes.
@@ -590,11 +592,15 @@ impl Reader {
                 // The envelope is parsed where SQLite holds it, not copied out first.
                 let (env, open_key, sha): (_, Option<Vec<u8>>, String) = stmt
                     .query_row([id], |r| {
-                        Ok((
-                            Envelope::parse(r.get_ref(0)?.as_blob()?),
-                            r.get(1)?,
-                            r.get(2)?,
-                        ))
+                        let envelope = r.get_ref(0)?;
+                        let bytes = envelope.as_blob().map_err(|_| {
+                            rusqlite::Error::InvalidColumnType(
+                                0,
+                                "envelope".into(),
+                                envelope.data_type(),
+                            )
+                        })?;
+                        Ok((Envelope::parse(bytes), r.get(1)?, r.get(2)?))
                     })
                     .optional()?
                     .ok_or_else(gone)?;
