@@ -234,6 +234,11 @@ pub struct Summary {
 /// Runs `plp` with `args`; `passphrase` goes in `PLP_PASSPHRASE` (removed when `None`).
 /// Standard input is empty and not a terminal.
 pub fn plp<S: AsRef<std::ffi::OsStr>>(args: &[S], passphrase: Option<&str>) -> Output {
+    run(command(args, passphrase))
+}
+
+/// The command [`plp`] runs, for a test that sets more (environment, output) or spawns it.
+pub fn command<S: AsRef<std::ffi::OsStr>>(args: &[S], passphrase: Option<&str>) -> Command {
     let mut cmd = Command::new(plp_bin());
     cmd.args(args)
         .env_remove("PLP_PASSPHRASE")
@@ -243,11 +248,16 @@ pub fn plp<S: AsRef<std::ffi::OsStr>>(args: &[S], passphrase: Option<&str>) -> O
     if let Some(p) = passphrase {
         cmd.env("PLP_PASSPHRASE", p);
     }
+    cmd
+}
+
+/// Runs `cmd` (from [`command`]) to the end.
+pub fn run(mut cmd: Command) -> Output {
     let out = cmd.output().expect("cannot run the plp binary");
     Output {
-        args: args
-            .iter()
-            .map(|a| a.as_ref().to_string_lossy().into_owned())
+        args: cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
             .collect(),
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -434,10 +444,15 @@ impl TestStudy {
 
     /// `plp --study DIR ARGS...` with the given passphrase (or none).
     pub fn plp_pass(&self, args: &[&str], passphrase: Option<&str>) -> Output {
+        run(self.command(args, passphrase))
+    }
+
+    /// The command [`TestStudy::plp_pass`] runs.
+    pub fn command(&self, args: &[&str], passphrase: Option<&str>) -> Command {
         let mut all: Vec<std::ffi::OsString> =
             vec!["--study".into(), self.dir.clone().into_os_string()];
         all.extend(args.iter().map(|a| a.into()));
-        plp(&all, passphrase)
+        command(&all, passphrase)
     }
 
     /// `plp ingest PATHS...`

@@ -644,7 +644,7 @@ pub fn load(
             members
                 .iter()
                 .zip(&plains)
-                .map(|(m, p)| Ok(answers_of(m, p)?.to_answers()))
+                .map(|(m, p)| Ok(answers_of(m, p)?.into_answers()))
                 .collect::<Result<Vec<Answers>>>()
         },
         |_, answers: Vec<Answers>| {

@@ -115,13 +115,13 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         AND name IN ('responses_state', 'responses_code')";
     // An older form of the pseudonym table (rowid, or uniqueness inside the table), still
     // empty: nothing to keep, so it takes the schema's form.
-    let rowid_pseudonyms = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'pseudonyms' \
+    let old_pseudonyms = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'pseudonyms' \
         AND (sql NOT LIKE '%WITHOUT ROWID%' OR sql LIKE '%UNIQUE%') \
         AND NOT EXISTS (SELECT 1 FROM pseudonyms)";
     if has(conn, column)?
         && has(conn, index)?
         && !has(conn, redundant)?
-        && !has(conn, rowid_pseudonyms)?
+        && !has(conn, old_pseudonyms)?
     {
         return Ok(());
     }
@@ -131,7 +131,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     tx.execute_batch(ROSTER_INDEX)?;
     tx.execute_batch("DROP INDEX IF EXISTS responses_state; DROP INDEX IF EXISTS responses_code")?;
-    if has(&tx, rowid_pseudonyms)? {
+    if has(&tx, old_pseudonyms)? {
         tx.execute_batch(&format!(
             "DROP TABLE pseudonyms; {} {}",
             schema_statement("CREATE TABLE pseudonyms"),
@@ -368,13 +368,7 @@ impl Store {
                 r.get::<_, String>(0)
             })
             .is_ok_and(|m| m.eq_ignore_ascii_case("truncate"));
-        if let Err(e) = self.conn.busy_timeout(BUSY_TIMEOUT) {
-            // Not left switched with no one to switch back.
-            if switched {
-                let _ = self.end_bulk();
-            }
-            return Err(e.into());
-        }
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
         Ok(switched)
     }
 

@@ -244,7 +244,7 @@ impl AnswerSet for ReadAnswers<'_> {
 struct ReadStr<'a>(#[serde(borrow)] Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for ReadAnswer<'a> {
-    /// Reads exactly what [`Answer`]'s reading reads, with the same errors.
+    /// The one reading of an answer: [`Answer`] is read through it, then owned.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V<'a>(std::marker::PhantomData<&'a ()>);
         impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
@@ -463,18 +463,23 @@ mod tests {
             r#"{"q": {}}"#,
             r#"{"q": 9223372036854775808}"#,
         ] {
-            let read = serde_json::from_str::<ReadAnswers<'_>>(bad).map(|_| ());
-            let owned = serde_json::from_str::<Answers>(bad).map(|_| ());
-            let (Err(r), Err(o)) = (read, owned) else {
-                panic!("{bad} was read");
-            };
-            assert_eq!(r.to_string(), o.to_string(), "{bad}");
+            assert!(
+                serde_json::from_str::<ReadAnswers<'_>>(bad).is_err(),
+                "{bad}"
+            );
+            assert!(serde_json::from_str::<Answers>(bad).is_err(), "{bad}");
         }
-        // The messages themselves, as `Answer` gave them before it was read this way.
+        // The messages, as `Answer` gave them before it was read through `ReadAnswer` (one
+        // visitor now, so comparing the two readings' messages would prove nothing).
+        let any = "expected an integer, a string or an array of strings";
         for (bad, says) in [
+            (r#"{"q": 1.5}"#, any),
+            (r#"{"q": null}"#, any),
+            (r#"{"q": true}"#, any),
+            (r#"{"q": {}}"#, any),
             (
-                r#"{"q": 1.5}"#,
-                "expected an integer, a string or an array of strings",
+                r#"{"q": [1]}"#,
+                "invalid type: integer `1`, expected a string",
             ),
             (
                 r#"{"q": ["a", 2]}"#,

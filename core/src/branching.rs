@@ -21,7 +21,7 @@ pub fn visible_ids(survey: &Survey, answers: &Answers) -> Vec<String> {
 }
 
 /// Whether each question is visible, in the order of [`Survey::questions`]: what
-/// [`visible_ids`] computes, without copying ids (validation asks once per response).
+/// [`visible_ids`] computes, without copying ids.
 pub(crate) fn visible_mask(survey: &Survey, answers: &Answers) -> Vec<bool> {
     visible_mask_slots(survey, &survey.lay_out(answers).answer)
 }

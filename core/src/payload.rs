@@ -115,7 +115,8 @@ struct FormatOnly<'a> {
     format: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// Parses plaintext into a payload, strictly: exact members, well-formed ids, tags and dates.
+/// [`read`], with a response's answers copied out into an owned map: what the browser and
+/// the tests use.
 pub fn parse(plaintext: &[u8]) -> Result<Payload, Error> {
     Ok(match read(plaintext)? {
         Payload::Response(p) => {
@@ -125,8 +126,9 @@ pub fn parse(plaintext: &[u8]) -> Result<Payload, Error> {
     })
 }
 
-/// [`parse`], with a response's answers read in place rather than copied: what ingest
-/// uses. Accepts and refuses exactly what [`parse`] does, with the same errors.
+/// Parses plaintext into a payload, strictly: exact members, well-formed ids, tags and
+/// dates. A response's answers are read in place (borrowed unless escaped): what ingest
+/// uses.
 pub fn read(plaintext: &[u8]) -> Result<Payload<ReadAnswers<'_>>, Error> {
     if plaintext.len() > MAX_PAYLOAD_BYTES {
         return Err(Error::TooLarge {

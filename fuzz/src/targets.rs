@@ -9,7 +9,7 @@
 //! bug, and so is a broken invariant, which these functions check with `assert!`: whatever
 //! plp accepts must re-encode to bytes that plp accepts again, unchanged.
 
-use plp_core::answers::{Answers, ReadAnswers};
+use plp_core::answers::{Answer, Answers, ReadAnswers};
 use plp_core::check;
 use plp_core::envelope::{check_framing, fingerprint, short_receipt, Envelope};
 use plp_core::payload::{self, Payload};
@@ -99,6 +99,13 @@ fn payload_of(data: &[u8], f: &Fixed) -> Outcome {
         assert_eq!(stored.to_answers(), oracle.answers, "read back differs");
         let owned = view.map_answers(ReadAnswers::into_answers);
         assert_eq!(owned, oracle, "read in place differs from serde's reading");
+        // serde's reading of each answer is `read`'s own (`Answer` is read through
+        // `ReadAnswer`): the values are checked against serde_json's generic reading.
+        assert_eq!(
+            owned.answers,
+            answers_by_value(data),
+            "answers read differently"
+        );
     }
     let parsed = payload::parse(data).map_err(refused)?;
     let json = match &parsed {
@@ -116,6 +123,32 @@ fn payload_of(data: &[u8], f: &Fixed) -> Outcome {
             Ok("valid response")
         }
     }
+}
+
+/// The answers of a payload that `read` accepted, from serde_json's generic reading (the
+/// last of repeated keys kept): a rating is an integer in i64, a choice or free text a
+/// string, a multiple choice an array of strings; anything else was wrongly accepted.
+fn answers_by_value(data: &[u8]) -> Answers {
+    use serde_json::Value;
+    let json: Value = serde_json::from_slice(data).expect("accepted JSON");
+    let answers = json["answers"].as_object().expect("an object of answers");
+    answers
+        .iter()
+        .map(|(k, v)| {
+            let answer = match v {
+                Value::Number(n) => Answer::Int(n.as_i64().expect("a rating in i64")),
+                Value::String(s) => Answer::Text(s.clone()),
+                Value::Array(items) => Answer::List(
+                    items
+                        .iter()
+                        .map(|i| i.as_str().expect("choices are strings").to_string())
+                        .collect(),
+                ),
+                other => panic!("`read` accepted {other} as an answer"),
+            };
+            (k.clone(), answer)
+        })
+        .collect()
 }
 
 /// `survey`: a survey definition as `plp survey check` reads it: TOML when the input is

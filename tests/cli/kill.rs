@@ -3,7 +3,7 @@
 //! completes it with the committed envelopes counted as duplicates.
 
 use plp_core::answers::Answers;
-use plp_tests::{open_read_only, plp_bin, sha256_hex, text, Respondent, TestStudy, PASSPHRASE};
+use plp_tests::{open_read_only, sha256_hex, text, Respondent, TestStudy, PASSPHRASE};
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -78,16 +78,11 @@ fn killed_bulk_ingest_leaves_a_consistent_store_and_resumes() {
 /// `plp ingest FILE` on the study, with a rollback journal from transactions of
 /// `bulk_from` envelopes when given.
 fn ingest(s: &TestStudy, file: &std::path::Path, bulk_from: Option<usize>) -> Command {
-    let mut cmd = Command::new(plp_bin());
+    let file = file.to_str().expect("a UTF-8 path");
+    let mut cmd = s.command(&["ingest", file], Some(PASSPHRASE));
     if let Some(n) = bulk_from {
         cmd.env("PLP_INGEST_BULK_FROM", n.to_string());
     }
-    cmd.arg("--study")
-        .arg(&s.dir)
-        .arg("ingest")
-        .arg(file)
-        .env("PLP_PASSPHRASE", PASSPHRASE)
-        .stdin(Stdio::null());
     cmd
 }
 
@@ -156,16 +151,7 @@ fn killed_ingest(bulk_from: Option<usize>) {
 
     // The same ingest again completes it (in bulk mode again, from its second
     // transaction, for the bulk run).
-    let run = ingest(&s, &file, bulk_from)
-        .output()
-        .expect("plp ingest runs");
-    let out = plp_tests::Output {
-        args: vec!["ingest".into()],
-        code: run.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&run.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&run.stderr).into_owned(),
-    }
-    .ok();
+    let out = plp_tests::run(ingest(&s, &file, bulk_from)).ok();
     let sum = out.summary();
     assert_eq!(sum.duplicate as i64, committed, "{}", out.stdout);
     assert_eq!(sum.accepted as i64, N as i64 - committed, "{}", out.stdout);

@@ -501,10 +501,10 @@ fn open_answers(
         &tables.pw_cols,
         n_cells,
     );
-    let mut classes = PersonClasses {
+    let mut classes = qi_cells.as_ref().map(|_| PersonClasses {
         ids: HashMap::new(),
-        of: Vec::with_capacity(if qi_cells.is_some() { people.len() } else { 0 }),
-    };
+        of: Vec::with_capacity(people.len()),
+    });
     let mut ft = Out::create(tmp, format!("{}.csv", tables.free_text.name))?;
     ft.write(&csv_header(&tables.free_text))?;
     let mut cells: Vec<Box<str>> = Vec::with_capacity(people.len());
@@ -537,15 +537,15 @@ fn open_answers(
         },
         |_, (c, text, keys)| {
             cells.extend(c);
-            for k in keys {
-                classes.push(k);
+            if let Some(classes) = &mut classes {
+                keys.into_iter().for_each(|k| classes.push(k));
             }
             ft.write(&text)
         },
     )?;
     Ok(Answered {
         cells,
-        classes: qi_cells.map(|_| classes),
+        classes,
         free_text_file: ft.finish()?,
     })
 }

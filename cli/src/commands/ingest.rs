@@ -326,7 +326,7 @@ pub fn ingest_items(
     // is a warning, not a failed ingest.
     if bulk {
         if let Err(e) = store.end_bulk() {
-            eprintln!("warning: {e:#}; the next command that opens the store sets it again");
+            eprintln!("plp: warning: {e:#}; the next command that opens the store sets it again");
         }
     }
     let summary = recorded?;
