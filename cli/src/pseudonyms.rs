@@ -56,6 +56,14 @@ impl Pseudonyms {
             return p.clone();
         }
         let taken = &mut self.taken[k];
+        // Room for all `total` at once: grown by doubling, the maps would hash every key
+        // again at each step (a third of an export's single-threaded start at a million),
+        // and hold the old table beside the new one while they do.
+        if taken.capacity() < total {
+            taken.reserve(total.saturating_sub(taken.len()));
+            let known = &mut self.known[k];
+            known.reserve(total.saturating_sub(known.len()));
+        }
         let kind = if pair { "pair" } else { "person" };
         let candidate = draw(
             kind,

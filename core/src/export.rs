@@ -197,7 +197,6 @@ pub fn cells_and_free_text(
 }
 
 fn joined_cells(survey: &Survey, slots: &Slots<'_>) -> String {
-    use std::fmt::Write;
     let mut out = String::with_capacity(256);
     let mut first = true;
     each_cell_in(survey, slots, |c| {
@@ -205,10 +204,27 @@ fn joined_cells(survey: &Survey, slots: &Slots<'_>) -> String {
             out.push(',');
         }
         if let Some(v) = c {
-            let _ = write!(out, "{v}");
+            push_int(&mut out, v);
         }
     });
     out
+}
+
+/// Appends `v` in decimal. Cells are option numbers, 0/1 flags and ratings: one or two
+/// digits, written here without the formatting machinery, which was a tenth of the cost of
+/// a respondent's cells.
+fn push_int(out: &mut String, v: i64) {
+    match u8::try_from(v) {
+        Ok(d @ 0..=9) => out.push(char::from(b'0' + d)),
+        Ok(d @ 10..=99) => {
+            out.push(char::from(b'0' + d / 10));
+            out.push(char::from(b'0' + d % 10));
+        }
+        _ => {
+            use std::fmt::Write;
+            let _ = write!(out, "{v}");
+        }
+    }
 }
 
 /// Calls `emit` with each cell of [`answer_fields`] in order: its integer, or `None` for a
@@ -546,6 +562,33 @@ mod tests {
             }
         }
         (cells, text)
+    }
+
+    /// Integers are written as `Display` writes them, on both sides of each fast path.
+    #[test]
+    fn push_int_writes_as_display() {
+        let values = [
+            0,
+            1,
+            9,
+            10,
+            11,
+            42,
+            99,
+            100,
+            255,
+            256,
+            -1,
+            -10,
+            1_000_007,
+            i64::MIN,
+            i64::MAX,
+        ];
+        for v in values.into_iter().chain(-300..300) {
+            let mut out = String::from("x,");
+            push_int(&mut out, v);
+            assert_eq!(out, format!("x,{v}"));
+        }
     }
 
     /// Laid out in one merge, answers give the cells and free-text rows that looking each
