@@ -56,6 +56,8 @@ const MAX_COMMIT: usize = 524_288;
 const BULK_FROM: usize = 16_000;
 /// Examined batches per worker that may wait to be recorded.
 const AHEAD: usize = 8;
+/// Batches of [`BATCH`] envelopes read from files ahead of recording ([`ingest_files`]).
+const READ_AHEAD: usize = 4;
 /// Most files one ingest takes (split bigger deliveries).
 pub const MAX_FILES: usize = 2_000_000;
 /// SQLite page cache while ingesting (KiB): enough for the indexes of a million responses,
@@ -276,15 +278,32 @@ pub fn ingest_files(
     files: &[PathBuf],
 ) -> Result<Summary> {
     let bar = progress(files.len() as u64);
-    let items = files.iter().flat_map(|f| {
-        let items: Box<dyn Iterator<Item = Result<Item>>> = match read_items(f) {
-            Ok(v) => v,
-            Err(e) => Box::new(std::iter::once(Err(e))),
-        };
-        bar.inc(1);
-        items
-    });
-    let summary = ingest_items(store, study_id, key, items, |_| Ok(()))?;
+    // Files are read on a thread of their own, a few batches ahead: reading and splitting
+    // lines (3 GB for a million envelopes) is then off the thread that records, the one
+    // stage every envelope waits for.
+    let (tx, rx) = mpsc::sync_channel::<Vec<Result<Item>>>(READ_AHEAD);
+    let summary = std::thread::scope(|scope| {
+        let bar = &bar;
+        scope.spawn(move || {
+            let mut items = files.iter().flat_map(|f| {
+                let items: Box<dyn Iterator<Item = Result<Item>>> = match read_items(f) {
+                    Ok(v) => v,
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                };
+                bar.inc(1);
+                items
+            });
+            loop {
+                let batch: Vec<Result<Item>> = items.by_ref().take(BATCH).collect();
+                // Stops when the input ends, or when ingest does (the receiver is gone).
+                if batch.is_empty() || tx.send(batch).is_err() {
+                    break;
+                }
+            }
+        });
+        // `rx` is dropped when ingesting ends, however it ends, which stops the reader.
+        ingest_items(store, study_id, key, rx.into_iter().flatten(), |_| Ok(()))
+    })?;
     bar.finish_and_clear();
     Ok(summary)
 }
