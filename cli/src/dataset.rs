@@ -28,6 +28,7 @@ use plp_core::seal::KeyPair;
 use plp_core::survey::Side;
 use rusqlite::{OpenFlags, OptionalExtension};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 use zeroize::Zeroizing;
 
@@ -165,7 +166,7 @@ pub fn roster(
     survey_sha256: &str,
     allocated: Option<&[String]>,
 ) -> Result<Roster> {
-    Ok(roster_with(store, survey_sha256, allocated, |_| Ok(()))?.0)
+    Ok(roster_with(store, survey_sha256, allocated, |_, _| Ok(()))?.0)
 }
 
 /// [`roster`], running `meanwhile` on the roster (on a thread of its own) while the
@@ -174,11 +175,13 @@ pub fn roster(
 /// comes next, opening every respondent's answers, reads through connections of its own
 /// and needs only the roster. Returns once both are done, the pseudonyms committed: what
 /// `meanwhile` made is published only then. Either's error is returned (storing's first).
+/// `meanwhile` is also given a flag set when storing fails, so that it can stop early
+/// ([`open_payloads`] does) rather than finish work whose result is thrown away.
 pub fn roster_with<T: Send>(
     store: &mut Store,
     survey_sha256: &str,
     allocated: Option<&[String]>,
-    meanwhile: impl FnOnce(&Roster) -> Result<T> + Send,
+    meanwhile: impl FnOnce(&Roster, &AtomicBool) -> Result<T> + Send,
 ) -> Result<(Roster, T)> {
     // See ROSTER_CACHE_KIB: linking and writing pseudonyms, given back after.
     store
@@ -316,8 +319,9 @@ pub fn roster_with<T: Send>(
         pairs,
         groups: reports,
     };
+    let failed = AtomicBool::new(false);
     let (saved, made) = std::thread::scope(|scope| {
-        let made = scope.spawn(|| meanwhile(&roster));
+        let made = scope.spawn(|| meanwhile(&roster, &failed));
         let saved = (|| -> Result<()> {
             if let Some(p) = pseudonyms {
                 p.save(&tx)?;
@@ -328,6 +332,7 @@ pub fn roster_with<T: Send>(
             tx.commit()?;
             Ok(())
         })();
+        failed.store(saved.is_err(), Ordering::Relaxed);
         let made = made
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -442,11 +447,13 @@ impl Readers {
 /// Opens the payloads of `people` in order, [`CHUNK`] respondents at a time on every core.
 /// `each` turns a chunk's members and their plaintexts into what the caller keeps (in a
 /// worker thread, where the answers are read in place with [`answers_of`]); `sink` receives
-/// those results in roster order, with the index of the chunk's first member.
+/// those results in roster order, with the index of the chunk's first member. Once `stop`
+/// is set, no more chunks are passed on and an error is returned.
 pub fn open_payloads<T: Send>(
     from: &Readers,
     key: &KeyPair,
     people: &[Member],
+    stop: &AtomicBool,
     each: impl Fn(&[Member], Vec<Plaintext>) -> Result<T> + Sync,
     mut sink: impl FnMut(usize, T) -> Result<()>,
 ) -> Result<()> {
@@ -507,6 +514,9 @@ pub fn open_payloads<T: Send>(
         let mut ready: BTreeMap<usize, T> = BTreeMap::new();
         let outcome = (|| -> Result<()> {
             for i in 0..chunks.len() {
+                if stop.load(Ordering::Relaxed) {
+                    bail!("stopped opening responses: the work they were opened for failed");
+                }
                 let value = loop {
                     if let Some(v) = ready.remove(&i) {
                         break v;
@@ -640,6 +650,7 @@ pub fn load(
         &Readers::of(store)?,
         key,
         &roster.people,
+        &AtomicBool::new(false),
         |members, plains| {
             members
                 .iter()
@@ -849,7 +860,7 @@ mod tests {
                 .map(|m| (m.pair_id.clone(), m.person_id.clone()))
                 .collect()
         };
-        let (first, seen) = roster_with(&mut store, &sha, None, |r| Ok(ids(r))).expect("roster");
+        let (first, seen) = roster_with(&mut store, &sha, None, |r, _| Ok(ids(r))).expect("roster");
         assert_eq!(ids(&first), seen);
         assert_eq!(first.people.len(), 40);
         assert_eq!(first.pairs.len(), 20);
@@ -877,7 +888,7 @@ mod tests {
             assert_eq!(b.side, Side::B);
         }
         // `meanwhile`'s failure is the roster's.
-        let e = roster_with(&mut store, &sha, None, |_| -> Result<()> {
+        let e = roster_with(&mut store, &sha, None, |_, _| -> Result<()> {
             anyhow::bail!("meanwhile failed")
         })
         .err()
@@ -885,5 +896,89 @@ mod tests {
         assert_eq!(e.to_string(), "meanwhile failed");
         let again = roster(&mut store, &sha, None).expect("roster again");
         assert_eq!(ids(&again), ids(&first));
+    }
+
+    /// When storing the pseudonyms fails, `meanwhile` is told (so an export stops opening
+    /// answers), storing's error is the one returned, and nothing is stored.
+    #[test]
+    fn roster_with_tells_meanwhile_when_storing_fails() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let mut store = Store::create(&dir.path().join("plp.sqlite"), "s", "k").expect("store");
+        let sha = "a".repeat(64);
+        store.add_survey(&sha, "plp", "1", b"{}").expect("survey");
+        store
+            .conn
+            .execute(
+                "INSERT INTO responses(envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope)
+                 VALUES ('e', 's', 't', '2026-01-01', 'C', 'a', 'm', 'accepted', ?1, x'00')",
+                [&sha],
+            )
+            .expect("a response");
+        // Refuses the pseudonyms this connection stores.
+        store
+            .conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.pseudonyms
+                 BEGIN SELECT RAISE(ABORT, 'no room for pseudonyms'); END;",
+            )
+            .expect("trigger");
+        let told = AtomicBool::new(false);
+        let e = roster_with(&mut store, &sha, None, |_, stop| -> Result<()> {
+            let waited = std::time::Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                if waited.elapsed() > std::time::Duration::from_secs(30) {
+                    bail!("never told");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            told.store(true, Ordering::Relaxed);
+            bail!("stopped")
+        })
+        .err()
+        .expect("fails");
+        assert!(told.load(Ordering::Relaxed));
+        assert!(
+            e.to_string().contains("no room for pseudonyms"),
+            "storing's error first: {e:#}"
+        );
+        let stored: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM pseudonyms", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(stored, 0);
+    }
+
+    /// `open_payloads` with its stop flag set passes nothing on and says why.
+    #[test]
+    fn open_payloads_stops_when_told() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join("plp.sqlite");
+        let store = Store::create(&path, "s", "k").expect("store");
+        let people = vec![Member {
+            pair_id: "D1".into(),
+            person_id: "R1".into(),
+            side: Side::A,
+            pair_status: "singleton",
+            source: Source::Response(1),
+        }];
+        let key = KeyPair::derive([7; 32]);
+        let mut passed = 0;
+        let e = open_payloads(
+            &Readers::of(&store).expect("readers"),
+            &key,
+            &people,
+            &AtomicBool::new(true),
+            |_, _| Ok(()),
+            |_, ()| {
+                passed += 1;
+                Ok(())
+            },
+        )
+        .expect_err("stops");
+        assert_eq!(passed, 0);
+        assert!(
+            e.to_string().starts_with("stopped opening responses"),
+            "{e}"
+        );
     }
 }

@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 /// `plp export`
 pub fn run(dir: Option<&Path>, a: &ExportArgs) -> Result<()> {
@@ -55,7 +56,17 @@ pub fn run(dir: Option<&Path>, a: &ExportArgs) -> Result<()> {
             &mut store,
             &study.survey_sha256(),
             study.config.allocated_codes.as_deref(),
-            |roster| open_answers(tmp, &readers, &key, &roster.people, &tables, spec.survey),
+            |roster, stop| {
+                open_answers(
+                    tmp,
+                    &readers,
+                    &key,
+                    &roster.people,
+                    stop,
+                    &tables,
+                    spec.survey,
+                )
+            },
         )?;
         let files = write_files(tmp, &roster, tables, answered, &spec)?;
         Ok((roster, files))
@@ -506,6 +517,7 @@ fn open_answers(
     readers: &dataset::Readers,
     key: &KeyPair,
     people: &[Member],
+    stop: &AtomicBool,
     tables: &Tables,
     survey: &Survey,
 ) -> Result<Answered> {
@@ -527,6 +539,7 @@ fn open_answers(
         readers,
         key,
         people,
+        stop,
         |members: &[Member], plains| {
             let mut text = Vec::new();
             let mut out = Vec::with_capacity(members.len());
