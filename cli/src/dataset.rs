@@ -447,8 +447,9 @@ impl Readers {
 /// Opens the payloads of `people` in order, [`CHUNK`] respondents at a time on every core.
 /// `each` turns a chunk's members and their plaintexts into what the caller keeps (in a
 /// worker thread, where the answers are read in place with [`answers_of`]); `sink` receives
-/// those results in roster order, with the index of the chunk's first member. Once `stop`
-/// is set, no more chunks are passed on and an error is returned.
+/// those results in roster order, with the index of the chunk's first member. `stop` is
+/// checked before each chunk is waited for: once it is set, at most the chunk already
+/// waited for is passed on, and then an error is returned.
 pub fn open_payloads<T: Send>(
     from: &Readers,
     key: &KeyPair,
@@ -948,34 +949,67 @@ mod tests {
         assert_eq!(stored, 0);
     }
 
-    /// `open_payloads` with its stop flag set passes nothing on and says why.
+    /// `open_payloads` passes on no chunk after its stop flag is set (here by the first
+    /// chunk's sink, on the thread that checks it), and says why; unset, it passes on
+    /// every chunk.
     #[test]
     fn open_payloads_stops_when_told() {
         let dir = tempfile::tempdir().expect("temporary folder");
         let path = dir.path().join("plp.sqlite");
-        let store = Store::create(&path, "s", "k").expect("store");
-        let people = vec![Member {
-            pair_id: "D1".into(),
-            person_id: "R1".into(),
-            side: Side::A,
-            pair_status: "singleton",
-            source: Source::Response(1),
-        }];
+        let mut store = Store::create(&path, "s", "k").expect("store");
+        store.add_survey("v", "plp", "1", b"{}").expect("survey");
         let key = KeyPair::derive([7; 32]);
-        let mut passed = 0;
-        let e = open_payloads(
-            &Readers::of(&store).expect("readers"),
-            &key,
-            &people,
-            &AtomicBool::new(true),
-            |_, _| Ok(()),
-            |_, ()| {
-                passed += 1;
-                Ok(())
-            },
-        )
-        .expect_err("stops");
-        assert_eq!(passed, 0);
+        let envelope = key
+            .public()
+            .seal("s", b"{}", [9; 32])
+            .expect("sealed")
+            .to_json();
+        let n = 2 * CHUNK + 1;
+        let mut people = Vec::with_capacity(n);
+        for id in 1..=n as i64 {
+            store
+                .conn
+                .execute(
+                    "INSERT INTO responses(id, envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope)
+                     VALUES (?1, ?1, ?1, 't', '2026-01-01', 'C', 'a', 'm', 'accepted', 'v', ?2)",
+                    rusqlite::params![id, envelope],
+                )
+                .expect("a response");
+            people.push(Member {
+                pair_id: format!("D{id}"),
+                person_id: format!("R{id}"),
+                side: Side::A,
+                pair_status: "singleton",
+                source: Source::Response(id),
+            });
+        }
+        let readers = Readers::of(&store).expect("readers");
+        let run = |stop_after_first: bool| {
+            let stop = AtomicBool::new(false);
+            let mut passed = Vec::new();
+            let outcome = open_payloads(
+                &readers,
+                &key,
+                &people,
+                &stop,
+                |members, plains| {
+                    assert!(plains.iter().all(|p| p.as_slice() == b"{}"));
+                    Ok(members.len())
+                },
+                |at, opened| {
+                    passed.push((at, opened));
+                    stop.store(stop_after_first, Ordering::Relaxed);
+                    Ok(())
+                },
+            );
+            (outcome, passed)
+        };
+        let (outcome, passed) = run(false);
+        outcome.expect("every chunk");
+        assert_eq!(passed, [(0, CHUNK), (CHUNK, CHUNK), (2 * CHUNK, 1)]);
+        let (outcome, passed) = run(true);
+        let e = outcome.expect_err("stops");
+        assert_eq!(passed, [(0, CHUNK)]);
         assert!(
             e.to_string().starts_with("stopped opening responses"),
             "{e}"

@@ -63,7 +63,8 @@ fn may_match(text: &str) -> [bool; 3] {
             match c {
                 b'@' => email = true,
                 b':' => url |= b[i + 1..].starts_with(b"//"),
-                _ => url |= b.len() - i >= 4 && b[i..i + 4].eq_ignore_ascii_case(b"www."),
+                b'w' | b'W' => url |= b.len() - i >= 4 && b[i..i + 4].eq_ignore_ascii_case(b"www."),
+                _ => {}
             }
         }
         run = if class & PHONE != 0 { run + 1 } else { 0 };

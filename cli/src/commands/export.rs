@@ -405,15 +405,15 @@ impl PersonClasses {
     fn key(cells: &str, positions: &[usize]) -> Box<str> {
         let mut out = String::with_capacity(positions.len() * 3);
         let mut rest = cells.split(',');
-        // Index in `cells` of what `rest` gives next.
-        let mut next = 0;
+        // Number of the cell `rest` gives next.
+        let mut next = 0usize;
         for (n, &j) in positions.iter().enumerate() {
             if n > 0 {
                 out.push(',');
             }
             let cell = if j >= next {
                 let c = rest.nth(j - next);
-                next = j + 1;
+                next = j.saturating_add(1);
                 c
             } else {
                 cells.split(',').nth(j)
@@ -894,7 +894,7 @@ mod tests {
     fn person_class_keys_pick_the_cells_asked_for() {
         let cells = "1,,3,0,1,12,,7";
         let all: Vec<&str> = cells.split(',').collect();
-        let cases: [&[usize]; 7] = [
+        let cases: [&[usize]; 8] = [
             &[],
             &[0],
             &[7],
@@ -902,6 +902,7 @@ mod tests {
             &[1, 6, 7, 8, 20],
             &[5, 2, 2, 0, 7],
             &[9, 3, 3],
+            &[usize::MAX, 0],
         ];
         for positions in cases {
             let expected: Vec<&str> = positions

@@ -8,11 +8,12 @@
 //! transactions of [`BULK_FROM`] envelopes on, the store writes with a rollback journal
 //! instead of its WAL ([`Store::begin_bulk`]).
 //!
-//! The stages run as a pipeline. The calling thread reads envelopes (streaming: a `.jsonl`
-//! file of a million lines is never held whole) and cuts them into batches; one worker per
-//! core examines whole batches (opening is the expensive part: one X25519 multiplication
-//! each, see [`opener`]); the calling thread records the examined batches strictly in
-//! order while the workers open the next ones. Recording looks
+//! The stages run as a pipeline. Envelopes are read as a stream (a `.jsonl` file of a
+//! million lines is never held whole; files are read on a thread of their own, a few
+//! batches ahead) and cut into batches; one worker per core examines whole batches
+//! (opening is the expensive part: one X25519 multiplication each, see [`opener`]); the
+//! calling thread records the examined batches strictly in order while the workers open
+//! the next ones. Recording looks
 //! duplicates up in memory ([`Seen`]: every stored envelope hash, submission id and request
 //! id, loaded once and reloaded whenever another process has written to the store), so a
 //! batch costs only its inserts.
@@ -270,7 +271,8 @@ pub fn ingest_inbox(
 }
 
 /// Ingests envelope files into the store; the whole of ingest minus argument handling.
-/// Files are read one at a time, and `.jsonl` files line by line, as the pipeline asks.
+/// Files are read one at a time, and `.jsonl` files line by line, [`READ_AHEAD`] batches at
+/// most ahead of the pipeline.
 pub fn ingest_files(
     store: &mut Store,
     study_id: &str,
@@ -285,6 +287,13 @@ pub fn ingest_files(
     let summary = std::thread::scope(|scope| {
         let bar = &bar;
         scope.spawn(move || {
+            // Should reading stop before the end of the input (a panic), recording is told
+            // so by an error, rather than seeing the channel close and committing as if the
+            // input had ended.
+            let mut end = EndOfInput {
+                tx: &tx,
+                reached: false,
+            };
             let mut items = files.iter().flat_map(|f| {
                 let items: Box<dyn Iterator<Item = Result<Item>>> = match read_items(f) {
                     Ok(v) => v,
@@ -296,7 +305,8 @@ pub fn ingest_files(
             loop {
                 let batch: Vec<Result<Item>> = items.by_ref().take(BATCH).collect();
                 // Stops when the input ends, or when ingest does (the receiver is gone).
-                if batch.is_empty() || tx.send(batch).is_err() {
+                if batch.is_empty() || end.tx.send(batch).is_err() {
+                    end.reached = true;
                     break;
                 }
             }
@@ -306,6 +316,23 @@ pub fn ingest_files(
     })?;
     bar.finish_and_clear();
     Ok(summary)
+}
+
+/// The reading side of [`ingest_files`]' channel: sends an error if dropped before the end.
+struct EndOfInput<'a> {
+    tx: &'a mpsc::SyncSender<Vec<Result<Item>>>,
+    /// The input ended, or ingest stopped taking it.
+    reached: bool,
+}
+
+impl Drop for EndOfInput<'_> {
+    fn drop(&mut self) {
+        if !self.reached {
+            let _ = self.tx.send(vec![Err(anyhow::anyhow!(
+                "reading the input stopped before its end"
+            ))]);
+        }
+    }
 }
 
 /// Ingests envelopes into the store in batches of [`BATCH`], in transactions of growing size
