@@ -254,9 +254,9 @@ fn configure(conn: &Connection) -> Result<()> {
 /// takes a page of its own at SQLite's default of 4 KiB, and two share one of 8 KiB: half
 /// as many pages to write and look up when ingesting. A million envelopes, same binary,
 /// stores alternating: ingest 84.57 / 80.95 / 81.05 s against 90.99 / 88.02 / 96.81 s at
-/// 4 KiB;
-/// the first export 43.46 / 42.34 s against 42.78 / 43.95 s (reading one row now reads
-/// 8 KiB). At 16 KiB both were slower (ingest 96 s, export 72 s against 84 and 54 s then).
+/// 4 KiB; the first export 43.46 / 42.34 s against 42.78 / 43.95 s (reading one row now
+/// reads 8 KiB). At 16 KiB both were slower (ingest 96 s, export 72 s against 84 and 54 s
+/// then).
 /// Stores made before keep 4 KiB.
 const PAGE_SIZE: i64 = 8192;
 

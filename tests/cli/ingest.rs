@@ -333,6 +333,77 @@ fn resubmission_keeps_the_newest_and_marks_the_others_superseded() {
     );
 }
 
+/// Forty envelopes in one file, with a rejection and a resubmission among them: rows are
+/// stored in arrival order (ids one apart), with their exact bytes, and the resubmission
+/// supersedes the earlier response.
+#[test]
+fn many_responses_are_stored_in_arrival_order() {
+    let s = TestStudy::new("plp-many");
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    let mut accepted: Vec<Vec<u8>> = Vec::new();
+    for i in 0..40 {
+        let line = match i {
+            17 => b"not an envelope".to_vec(),
+            30 => s.respond(
+                &Respondent::new("A", "senior_leader", "word 5")
+                    .date("2026-03-03")
+                    .seed(30),
+            ),
+            _ => s.respond(
+                &Respondent::new(
+                    "A",
+                    if i % 2 == 0 { "bme" } else { "senior_leader" },
+                    &format!("word {i}"),
+                )
+                .date("2026-03-01"),
+            ),
+        };
+        if i != 17 {
+            accepted.push(line.clone());
+        }
+        lines.push(line);
+    }
+    let path = s.write("many.jsonl", &lines.join(&b'\n'));
+    let out = s.ingest(&[&path]).ok();
+    let sum = out.summary();
+    assert_eq!(
+        (sum.accepted, sum.rejected, sum.superseded),
+        (39, 1, 1),
+        "{}",
+        out.stdout
+    );
+    let db = s.db();
+    let mut stmt = db
+        .prepare(
+            "SELECT id, envelope_sha256, envelope, state, superseded_by FROM responses ORDER BY id",
+        )
+        .expect("responses");
+    /// id, envelope SHA-256, envelope, state, superseded by.
+    type Row = (i64, String, Vec<u8>, String, Option<i64>);
+    let rows: Vec<Row> = stmt
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(rows.len(), 39);
+    for (n, (row, env)) in rows.iter().zip(&accepted).enumerate() {
+        assert_eq!(row.0, n as i64 + 1, "ids in arrival order");
+        assert_eq!(row.1, sha256_hex(env), "row {n}");
+        assert_eq!(&row.2, env, "row {n}: the exact bytes");
+        // Line 30 (row 29: line 17 was rejected) resubmits line 5's person.
+        let expected = if n == 5 {
+            ("superseded", Some(30))
+        } else {
+            ("accepted", None)
+        };
+        assert_eq!((row.3.as_str(), row.4), expected, "row {n}");
+    }
+    let (reason, _) = &quarantine(&s)["many.jsonl:18"];
+    assert!(reason.starts_with("malformed envelope"), "{reason}");
+}
+
 #[test]
 fn jsonl_file_holds_one_envelope_per_line() {
     let s = TestStudy::new("plp-jsonl");

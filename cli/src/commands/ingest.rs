@@ -30,7 +30,7 @@ use plp_core::payload::{self, Payload, Response, WithdrawalPayload};
 use plp_core::seal::KeyPair;
 use plp_core::survey::{Side, Survey};
 use rusqlite::{params, Connection, Transaction};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
@@ -55,12 +55,16 @@ const MAX_COMMIT: usize = 524_288;
 /// size (the kill test uses it to stop an ingest in this mode without sealing tens of
 /// thousands of envelopes first).
 const BULK_FROM: usize = 16_000;
-/// Examined batches per worker that may wait to be recorded: while a large commit syncs
-/// (1-3 s at a million), the workers go on opening into this queue instead of idling. With
-/// two workers, 32 hold 32,000 envelopes (~1.3 s of their work, ~100 MB). A million
-/// envelopes, binaries alternating: 80.57 / 75.11 / 77.64 s against 82.35 / 79.67 / 79.77 s
-/// with 8; peak 631-648 MB against 538-540 MB.
-const AHEAD: usize = 32;
+/// Batches that may be ahead of recording (being examined, or examined and waiting), or
+/// twice the workers if that is more: while a large commit syncs (1-3 s at a million), the
+/// workers go on opening into this queue instead of idling. 64 batches are 32,000
+/// envelopes, ~1.3 s of two workers' output and ~150 MB at ~3 KB each. A million envelopes
+/// on 2 cores, binaries alternating: 80.57 / 75.11 / 77.64 s with 32,000 against 82.35 /
+/// 79.67 / 79.77 s with 8,000; peak RSS 616-633 MiB against 525-528 MiB.
+const AHEAD: usize = 64;
+/// Bytes of envelopes ahead of recording, at most (one batch always goes): large envelopes
+/// (up to [`MAX_ENVELOPE_BYTES`] each) then wait in fewer batches.
+const AHEAD_BYTES: usize = 128 << 20;
 /// Batches of [`BATCH`] envelopes read from files ahead of recording ([`ingest_files`]).
 const READ_AHEAD: usize = 4;
 /// Most files one ingest takes (split bigger deliveries).
@@ -292,8 +296,9 @@ pub fn ingest_files(
         let bar = &bar;
         scope.spawn(move || {
             // Should reading stop before the end of the input (a panic), recording is told
-            // so by an error, rather than seeing the channel close and committing as if the
-            // input had ended.
+            // so by an error and rolls its open transaction back, rather than seeing the
+            // channel close and committing as if the input had ended. (The panic itself is
+            // raised again when the scope ends.)
             let mut end = EndOfInput {
                 tx: &tx,
                 reached: false,
@@ -402,7 +407,8 @@ fn record_all(
     let known = seen.envelopes.clone();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(32));
     let mut summary = Summary::default();
-    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Item>)>(AHEAD * workers);
+    let ahead = AHEAD.max(2 * workers);
+    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Item>)>(ahead);
     let work_rx = Mutex::new(work_rx);
     std::thread::scope(|scope| -> Result<()> {
         // Owned here, so that leaving this closure (done or failed) stops the workers.
@@ -428,17 +434,28 @@ fn record_all(
         drop(done_tx);
         let mut items = items.into_iter();
         let (mut sent, mut recorded, mut exhausted) = (0u64, 0u64, false);
+        // Envelope bytes of each batch sent and not yet recorded, oldest first, and their sum.
+        let (mut in_flight, mut ahead_bytes) = (VecDeque::new(), 0usize);
         let mut ready: BTreeMap<u64, Vec<Examined>> = BTreeMap::new();
         let mut open: Option<Open<'_>> = None;
         let mut commit_every = BATCH;
         loop {
-            // Keep every worker busy, and a few batches more waiting, so the workers go on
+            // Keep every worker busy, and up to `ahead` batches in all, so the workers go on
             // opening while a commit writes.
-            while !exhausted && sent - recorded < AHEAD as u64 * workers as u64 {
+            while !exhausted
+                && (sent == recorded
+                    || (sent - recorded < ahead as u64 && ahead_bytes < AHEAD_BYTES))
+            {
                 let batch = items.by_ref().take(BATCH).collect::<Result<Vec<Item>>>()?;
                 if batch.is_empty() {
                     exhausted = true;
                 } else {
+                    let bytes = batch
+                        .iter()
+                        .map(|i| i.bytes.as_ref().map_or(0, Vec::len))
+                        .sum::<usize>();
+                    in_flight.push_back(bytes);
+                    ahead_bytes += bytes;
                     work_tx
                         .send((sent, batch))
                         .map_err(|_| anyhow::anyhow!("an ingest worker stopped"))?;
@@ -458,6 +475,7 @@ fn record_all(
                 ready.insert(seq, b);
             };
             recorded += 1;
+            ahead_bytes -= in_flight.pop_front().unwrap_or(0);
             let o = match &mut open {
                 Some(o) => o,
                 None => open.insert(Open::begin(&store.conn, &mut seen)?),
