@@ -2,7 +2,7 @@
 
 use plp_core::envelope::{b64_decode, b64_encode};
 use plp_core::seal::KeyPair;
-use plp_tests::{random, sha256_hex, text, Respondent, TestStudy};
+use plp_tests::{random, sha256_hex, text, Respondent, TestStudy, PASSPHRASE};
 use std::collections::BTreeMap;
 
 /// Quarantine reasons by file name (the part of `source` after the last `/`).
@@ -333,9 +333,10 @@ fn resubmission_keeps_the_newest_and_marks_the_others_superseded() {
     );
 }
 
-/// Forty envelopes in one file, with a rejection and a resubmission among them: rows are
-/// stored in arrival order (ids one apart), with their exact bytes, and the resubmission
-/// supersedes the earlier response.
+/// Forty envelopes in one file, with a rejection and a resubmission among them, examined
+/// three at a time (`PLP_INGEST_BATCH`: fourteen batches over every worker, their results
+/// put back in order): rows are stored in arrival order (ids one apart), with their exact
+/// bytes, and the resubmission supersedes the earlier response.
 #[test]
 fn many_responses_are_stored_in_arrival_order() {
     let s = TestStudy::new("plp-many");
@@ -364,7 +365,10 @@ fn many_responses_are_stored_in_arrival_order() {
         lines.push(line);
     }
     let path = s.write("many.jsonl", &lines.join(&b'\n'));
-    let out = s.ingest(&[&path]).ok();
+    let path = path.display().to_string();
+    let mut cmd = s.command(&["ingest", &path], Some(PASSPHRASE));
+    cmd.env("PLP_INGEST_BATCH", "3");
+    let out = plp_tests::run(cmd).ok();
     let sum = out.summary();
     assert_eq!(
         (sum.accepted, sum.rejected, sum.superseded),
@@ -392,7 +396,7 @@ fn many_responses_are_stored_in_arrival_order() {
         assert_eq!(row.0, n as i64 + 1, "ids in arrival order");
         assert_eq!(row.1, sha256_hex(env), "row {n}");
         assert_eq!(&row.2, env, "row {n}: the exact bytes");
-        // Line 30 (row 29: line 17 was rejected) resubmits line 5's person.
+        // The 31st line (row 29: the 18th was rejected) resubmits the 6th line's person.
         let expected = if n == 5 {
             ("superseded", Some(30))
         } else {

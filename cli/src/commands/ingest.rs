@@ -55,15 +55,17 @@ const MAX_COMMIT: usize = 524_288;
 /// size (the kill test uses it to stop an ingest in this mode without sealing tens of
 /// thousands of envelopes first).
 const BULK_FROM: usize = 16_000;
-/// Batches that may be ahead of recording (being examined, or examined and waiting), or
-/// twice the workers if that is more: while a large commit syncs (1-3 s at a million), the
-/// workers go on opening into this queue instead of idling. 64 batches are 32,000
-/// envelopes, ~1.3 s of two workers' output and ~150 MB at ~3 KB each. A million envelopes
-/// on 2 cores, binaries alternating: 80.57 / 75.11 / 77.64 s with 32,000 against 82.35 /
-/// 79.67 / 79.77 s with 8,000; peak RSS 616-633 MiB against 525-528 MiB.
+/// Batches that may be ahead of recording (being examined, or examined and waiting), on
+/// any number of cores (at most 32 workers, two batches each): while a large commit syncs
+/// (1-3 s at a million), the workers go on opening into this queue instead of idling. 64
+/// batches are 32,000 envelopes, ~1.3 s of two workers' output: ~96 MB of envelopes at
+/// ~3 KB each, ~150 MB once examined. A million envelopes on 2 cores, binaries
+/// alternating: 80.57 / 75.11 / 77.64 s with 32,000 against 82.35 / 79.67 / 79.77 s with
+/// 8,000; peak RSS 616-633 MiB against 525-528 MiB.
 const AHEAD: usize = 64;
-/// Bytes of envelopes ahead of recording, at most (one batch always goes): large envelopes
-/// (up to [`MAX_ENVELOPE_BYTES`] each) then wait in fewer batches.
+/// No batch is sent while the envelopes ahead of recording hold this many bytes or more,
+/// so the queue holds at most this plus the last batch sent (up to [`BATCH`] x
+/// [`MAX_ENVELOPE_BYTES`]); large envelopes then wait in fewer batches.
 const AHEAD_BYTES: usize = 128 << 20;
 /// Batches of [`BATCH`] envelopes read from files ahead of recording ([`ingest_files`]).
 const READ_AHEAD: usize = 4;
@@ -407,7 +409,14 @@ fn record_all(
     let known = seen.envelopes.clone();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(32));
     let mut summary = Summary::default();
-    let ahead = AHEAD.max(2 * workers);
+    let ahead = AHEAD;
+    // `PLP_INGEST_BATCH` sets another batch size: a test uses it to send a few envelopes
+    // through many batches, every worker and the reordering of their results.
+    let batch_size = std::env::var("PLP_INGEST_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(BATCH);
     let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Item>)>(ahead);
     let work_rx = Mutex::new(work_rx);
     std::thread::scope(|scope| -> Result<()> {
@@ -434,7 +443,8 @@ fn record_all(
         drop(done_tx);
         let mut items = items.into_iter();
         let (mut sent, mut recorded, mut exhausted) = (0u64, 0u64, false);
-        // Envelope bytes of each batch sent and not yet recorded, oldest first, and their sum.
+        // Envelope bytes of each batch sent and not yet recorded, oldest first, and their sum
+        // (batches are recorded in the order they are sent).
         let (mut in_flight, mut ahead_bytes) = (VecDeque::new(), 0usize);
         let mut ready: BTreeMap<u64, Vec<Examined>> = BTreeMap::new();
         let mut open: Option<Open<'_>> = None;
@@ -446,7 +456,10 @@ fn record_all(
                 && (sent == recorded
                     || (sent - recorded < ahead as u64 && ahead_bytes < AHEAD_BYTES))
             {
-                let batch = items.by_ref().take(BATCH).collect::<Result<Vec<Item>>>()?;
+                let batch = items
+                    .by_ref()
+                    .take(batch_size)
+                    .collect::<Result<Vec<Item>>>()?;
                 if batch.is_empty() {
                     exhausted = true;
                 } else {
@@ -475,7 +488,9 @@ fn record_all(
                 ready.insert(seq, b);
             };
             recorded += 1;
-            ahead_bytes -= in_flight.pop_front().unwrap_or(0);
+            ahead_bytes -= in_flight
+                .pop_front()
+                .expect("a batch sent for each recorded");
             let o = match &mut open {
                 Some(o) => o,
                 None => open.insert(Open::begin(&store.conn, &mut seen)?),
