@@ -422,7 +422,8 @@ fn record_all(
     std::thread::scope(|scope| -> Result<()> {
         // Owned here, so that leaving this closure (done or failed) stops the workers.
         let work_tx = work_tx;
-        let (done_tx, done_rx) = mpsc::channel::<(u64, Vec<Examined>)>();
+        // `None`: examining the batch panicked (see `each_caught`).
+        let (done_tx, done_rx) = mpsc::channel::<(u64, Option<Vec<Examined>>)>();
         for _ in 0..workers {
             let (work_rx, done_tx, known) = (&work_rx, done_tx.clone(), &known);
             scope.spawn(move || {
@@ -430,11 +431,9 @@ fn record_all(
                 loop {
                     let job = work_rx.lock().map(|rx| rx.recv());
                     let Ok(Ok((seq, batch))) = job else { break };
-                    let examined = batch
-                        .into_iter()
-                        .map(|item| prepare(item, tools, known))
-                        .collect();
-                    if done_tx.send((seq, examined)).is_err() {
+                    let examined = each_caught(batch, |item| prepare(item, tools, known));
+                    let failed = examined.is_none();
+                    if done_tx.send((seq, examined)).is_err() || failed {
                         break;
                     }
                 }
@@ -485,6 +484,11 @@ fn record_all(
                 let (seq, b) = done_rx
                     .recv()
                     .map_err(|_| anyhow::anyhow!("an ingest worker stopped"))?;
+                let b = b.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "an ingest worker failed while examining envelopes (its message is above); the open transaction is rolled back"
+                    )
+                })?;
                 ready.insert(seq, b);
             };
             recorded += 1;
@@ -519,6 +523,16 @@ fn record_all(
         Ok(())
     })?;
     Ok(summary)
+}
+
+/// `f` applied to each item, or `None` if it panicked: a worker that died silently would
+/// leave recording waiting for its batch for ever (the other workers keep the channel of
+/// results open), so it reports instead, and ingest fails and rolls its transaction back.
+fn each_caught<T, U>(items: Vec<T>, f: impl Fn(T) -> U) -> Option<Vec<U>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        items.into_iter().map(&f).collect()
+    }))
+    .ok()
 }
 
 /// Lowers the calling worker thread's scheduling priority a little (nice +5).
@@ -1129,5 +1143,22 @@ fn print_summary(s: &Summary) {
             "note: {} withdrawal request(s) matched more than one person; ask the respondent for their role and run `plp withdraw --word ... --role ...`",
             s.withdrawal_ambiguous
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A panic while examining a batch is caught and reported as `None`, not lost.
+    #[test]
+    fn a_panic_while_examining_is_reported() {
+        assert_eq!(
+            super::each_caught(vec![1, 2, 3], |n| n * 2),
+            Some(vec![2, 4, 6])
+        );
+        let caught = super::each_caught(vec![1, 2, 3], |n| {
+            assert!(n != 2, "examining item {n} failed");
+            n
+        });
+        assert_eq!(caught, None);
     }
 }
