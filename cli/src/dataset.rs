@@ -832,28 +832,35 @@ mod tests {
         }
     }
 
+    /// A new store in `dir` that knows survey version `sha`.
+    fn store_with_survey(dir: &tempfile::TempDir, sha: &str) -> Store {
+        let mut store = Store::create(&dir.path().join("plp.sqlite"), "s", "k").expect("store");
+        store.add_survey(sha, "plp", "1", b"{}").expect("survey");
+        store
+    }
+
+    /// Stores an accepted response `id` (its hashes and ids made from `id`).
+    fn add_response(store: &Store, id: i64, code: &str, side: &str, sha: &str, envelope: &[u8]) {
+        store
+            .conn
+            .execute(
+                "INSERT INTO responses(id, envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope)
+                 VALUES (?1, ?1, ?1, 't', '2026-01-01', ?2, ?3, 'm', 'accepted', ?4, ?5)",
+                rusqlite::params![id, code, side, sha, envelope],
+            )
+            .expect("a response");
+    }
+
     /// `roster_with` gives `meanwhile` the roster it returns, and has stored its pseudonyms
     /// when it returns: the next roster finds the same ones.
     #[test]
     fn roster_with_stores_the_pseudonyms_of_the_roster_it_shares() {
         let dir = tempfile::tempdir().expect("temporary folder");
-        let mut store = Store::create(&dir.path().join("plp.sqlite"), "s", "k").expect("store");
         let sha = "a".repeat(64);
-        store.add_survey(&sha, "plp", "1", b"{}").expect("survey");
-        for n in 0..40u32 {
-            store
-                .conn
-                .execute(
-                    "INSERT INTO responses(envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope)
-                     VALUES (?1, ?1, 't', '2026-01-01', ?2, ?3, 'm', 'accepted', ?4, x'00')",
-                    rusqlite::params![
-                        format!("{n:064}"),
-                        format!("C{}", n / 2),
-                        if n % 2 == 0 { "a" } else { "b" },
-                        sha
-                    ],
-                )
-                .expect("a response");
+        let mut store = store_with_survey(&dir, &sha);
+        for n in 0..40 {
+            let side = if n % 2 == 0 { "a" } else { "b" };
+            add_response(&store, n + 1, &format!("C{}", n / 2), side, &sha, &[0]);
         }
         let ids = |r: &Roster| -> Vec<(String, String)> {
             r.people
@@ -904,22 +911,16 @@ mod tests {
     #[test]
     fn roster_with_tells_meanwhile_when_storing_fails() {
         let dir = tempfile::tempdir().expect("temporary folder");
-        let mut store = Store::create(&dir.path().join("plp.sqlite"), "s", "k").expect("store");
         let sha = "a".repeat(64);
-        store.add_survey(&sha, "plp", "1", b"{}").expect("survey");
-        store
-            .conn
-            .execute(
-                "INSERT INTO responses(envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope)
-                 VALUES ('e', 's', 't', '2026-01-01', 'C', 'a', 'm', 'accepted', ?1, x'00')",
-                [&sha],
-            )
-            .expect("a response");
-        // Refuses the pseudonyms this connection stores.
+        let mut store = store_with_survey(&dir, &sha);
+        add_response(&store, 1, "C", "a", &sha, &[0]);
+        // Refuses the second pseudonym this connection stores (a pair's and a person's are
+        // drawn), so that the first, stored, must be rolled back.
         store
             .conn
             .execute_batch(
                 "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.pseudonyms
+                 WHEN (SELECT COUNT(*) FROM main.pseudonyms) > 0
                  BEGIN SELECT RAISE(ABORT, 'no room for pseudonyms'); END;",
             )
             .expect("trigger");
@@ -955,9 +956,7 @@ mod tests {
     #[test]
     fn open_payloads_stops_when_told() {
         let dir = tempfile::tempdir().expect("temporary folder");
-        let path = dir.path().join("plp.sqlite");
-        let mut store = Store::create(&path, "s", "k").expect("store");
-        store.add_survey("v", "plp", "1", b"{}").expect("survey");
+        let store = store_with_survey(&dir, "v");
         let key = KeyPair::derive([7; 32]);
         let envelope = key
             .public()
@@ -967,14 +966,7 @@ mod tests {
         let n = 2 * CHUNK + 1;
         let mut people = Vec::with_capacity(n);
         for id in 1..=n as i64 {
-            store
-                .conn
-                .execute(
-                    "INSERT INTO responses(id, envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope)
-                     VALUES (?1, ?1, ?1, 't', '2026-01-01', 'C', 'a', 'm', 'accepted', 'v', ?2)",
-                    rusqlite::params![id, envelope],
-                )
-                .expect("a response");
+            add_response(&store, id, "C", "a", "v", &envelope);
             people.push(Member {
                 pair_id: format!("D{id}"),
                 person_id: format!("R{id}"),

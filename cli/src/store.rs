@@ -256,8 +256,7 @@ fn configure(conn: &Connection) -> Result<()> {
 /// stores alternating: ingest 84.57 / 80.95 / 81.05 s against 90.99 / 88.02 / 96.81 s at
 /// 4 KiB; the first export 43.46 / 42.34 s against 42.78 / 43.95 s (reading one row now
 /// reads 8 KiB). At 16 KiB both were slower (ingest 96 s, export 72 s against 84 and 54 s
-/// then).
-/// Stores made before keep 4 KiB.
+/// then). Stores made before keep 4 KiB.
 const PAGE_SIZE: i64 = 8192;
 
 /// How long a command waits for another one's write to finish before it gives up.
@@ -266,6 +265,16 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 impl Store {
     /// Creates a new store; fails if the file exists.
     pub fn create(path: &Path, study_id: &str, key_id: &str) -> Result<Store> {
+        Store::create_with_pages(path, study_id, key_id, PAGE_SIZE)
+    }
+
+    /// [`Store::create`] with pages of `page_size` bytes (tests make older stores' 4 KiB).
+    fn create_with_pages(
+        path: &Path,
+        study_id: &str,
+        key_id: &str,
+        page_size: i64,
+    ) -> Result<Store> {
         if path.exists() {
             bail!(
                 "{} already exists; refusing to overwrite a store",
@@ -275,7 +284,7 @@ impl Store {
         let conn = Connection::open(path)
             .with_context(|| format!("cannot create the store {}", path.display()))?;
         // Set before anything is written: a store keeps the page size it was made with.
-        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+        conn.pragma_update(None, "page_size", page_size)?;
         configure(&conn)?;
         let mut store = Store { conn };
         let tx = store.conn.transaction()?;
@@ -593,8 +602,7 @@ mod opener_tests {
 
 #[cfg(test)]
 mod migrate_tests {
-    use super::{configure, Store, GENESIS, PAGE_SIZE, SCHEMA, SCHEMA_VERSION};
-    use rusqlite::{params, Connection};
+    use super::{Store, PAGE_SIZE};
 
     fn pseudonyms_sql(store: &Store) -> String {
         store
@@ -637,23 +645,7 @@ mod migrate_tests {
         );
         // An older store: SQLite's default page size.
         let old = dir.path().join("old.sqlite");
-        {
-            let conn = Connection::open(&old).expect("old store");
-            configure(&conn).expect("configured");
-            conn.execute_batch(SCHEMA).expect("schema");
-            for (k, v) in [
-                ("schema_version", SCHEMA_VERSION),
-                ("study_id", "s"),
-                ("key_id", "k"),
-                ("audit_head", GENESIS),
-            ] {
-                conn.execute(
-                    "INSERT INTO meta(key, value) VALUES (?1, ?2)",
-                    params![k, v],
-                )
-                .expect("meta");
-            }
-        }
+        drop(Store::create_with_pages(&old, "s", "k", 4096).expect("an older store"));
         let mut store = Store::open(&old, "s", "k").expect("opened");
         assert_eq!(page_size(&store), 4096);
         store.add_survey("v", "plp", "1", b"{}").expect("written");

@@ -411,14 +411,14 @@ impl PersonClasses {
             if n > 0 {
                 out.push(',');
             }
-            let cell = if j >= next {
-                let c = rest.nth(j - next);
+            let picked = if j >= next {
+                let c = rest.nth(j - next).unwrap_or("");
                 next = j.saturating_add(1);
                 c
             } else {
-                cells.split(',').nth(j)
+                cell(cells, j)
             };
-            out.push_str(cell.unwrap_or(""));
+            out.push_str(picked);
         }
         out.into_boxed_str()
     }

@@ -297,14 +297,6 @@ pub fn ingest_files(
     let summary = std::thread::scope(|scope| {
         let bar = &bar;
         scope.spawn(move || {
-            // Should reading stop before the end of the input (a panic), recording is told
-            // so by an error and rolls its open transaction back, rather than seeing the
-            // channel close and committing as if the input had ended. (The panic itself is
-            // raised again when the scope ends.)
-            let mut end = EndOfInput {
-                tx: &tx,
-                reached: false,
-            };
             let mut items = files.iter().flat_map(|f| {
                 let items: Box<dyn Iterator<Item = Result<Item>>> = match read_items(f) {
                     Ok(v) => v,
@@ -313,13 +305,20 @@ pub fn ingest_files(
                 bar.inc(1);
                 items
             });
-            loop {
+            // As with the workers (`each_caught`): should reading panic, recording is told
+            // by an error and rolls its open transaction back, rather than seeing the
+            // channel close and committing as if the input had ended.
+            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
                 let batch: Vec<Result<Item>> = items.by_ref().take(BATCH).collect();
                 // Stops when the input ends, or when ingest does (the receiver is gone).
-                if batch.is_empty() || end.tx.send(batch).is_err() {
-                    end.reached = true;
+                if batch.is_empty() || tx.send(batch).is_err() {
                     break;
                 }
+            }));
+            if read.is_err() {
+                let _ = tx.send(vec![Err(anyhow::anyhow!(
+                    "reading the input failed (its message is above)"
+                ))]);
             }
         });
         // `rx` is dropped when ingesting ends, however it ends, which stops the reader.
@@ -327,23 +326,6 @@ pub fn ingest_files(
     })?;
     bar.finish_and_clear();
     Ok(summary)
-}
-
-/// The reading side of [`ingest_files`]' channel: sends an error if dropped before the end.
-struct EndOfInput<'a> {
-    tx: &'a mpsc::SyncSender<Vec<Result<Item>>>,
-    /// The input ended, or ingest stopped taking it.
-    reached: bool,
-}
-
-impl Drop for EndOfInput<'_> {
-    fn drop(&mut self) {
-        if !self.reached {
-            let _ = self.tx.send(vec![Err(anyhow::anyhow!(
-                "reading the input stopped before its end"
-            ))]);
-        }
-    }
 }
 
 /// Ingests envelopes into the store in batches of [`BATCH`], in transactions of growing size
@@ -400,24 +382,16 @@ fn record_all(
     committed: &mut impl FnMut(&[String]) -> Result<()>,
     bulk: &mut bool,
 ) -> Result<Summary> {
-    let bulk_from = std::env::var("PLP_INGEST_BULK_FROM")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(BULK_FROM);
+    let bulk_from = size_from_env("PLP_INGEST_BULK_FROM", BULK_FROM);
     let mut seen = Seen::load(&store.conn)?;
     // Envelopes stored before this ingest began are not opened again.
     let known = seen.envelopes.clone();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(32));
     let mut summary = Summary::default();
-    let ahead = AHEAD;
-    // `PLP_INGEST_BATCH` sets another batch size: a test uses it to send a few envelopes
-    // through many batches, every worker and the reordering of their results.
-    let batch_size = std::env::var("PLP_INGEST_BATCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or(BATCH);
-    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Item>)>(ahead);
+    // A test sends a few envelopes through many batches, every worker and the reordering
+    // of their results.
+    let batch_size = size_from_env("PLP_INGEST_BATCH", BATCH);
+    let (work_tx, work_rx) = mpsc::sync_channel::<(u64, Vec<Item>)>(AHEAD);
     let work_rx = Mutex::new(work_rx);
     std::thread::scope(|scope| -> Result<()> {
         // Owned here, so that leaving this closure (done or failed) stops the workers.
@@ -449,11 +423,11 @@ fn record_all(
         let mut open: Option<Open<'_>> = None;
         let mut commit_every = BATCH;
         loop {
-            // Keep every worker busy, and up to `ahead` batches in all, so the workers go on
+            // Keep every worker busy, and up to `AHEAD` batches in all, so the workers go on
             // opening while a commit writes.
             while !exhausted
                 && (sent == recorded
-                    || (sent - recorded < ahead as u64 && ahead_bytes < AHEAD_BYTES))
+                    || (sent - recorded < AHEAD as u64 && ahead_bytes < AHEAD_BYTES))
             {
                 let batch = items
                     .by_ref()
@@ -523,6 +497,15 @@ fn record_all(
         Ok(())
     })?;
     Ok(summary)
+}
+
+/// The size the environment variable `name` gives (a positive number), else `default`.
+fn size_from_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
 }
 
 /// `f` applied to each item, or `None` if it panicked: a worker that died silently would
