@@ -72,14 +72,17 @@ CREATE TABLE withdrawal_requests (
 -- WITHOUT ROWID: the key is the table (one B-tree less per pseudonym drawn). The unique
 -- index by pseudonym stands apart, so that an export drawing many at once can build it
 -- after inserting them (see `Pseudonyms::save`). Stores made before keep their form
--- (rowid, or the uniqueness inside the table), which reads and writes the same.
+-- (rowid, or the uniqueness inside the table), which reads and writes the same. The
+-- index leads with the pseudonym: the same rows are unique as with (kind, pseudonym),
+-- but building it compares pseudonyms, which all differ, instead of first a kind that
+-- nearly all share (1.5 million rows: 2.5-2.7 s against 3.6-3.8 s in the sqlite3 shell).
 CREATE TABLE pseudonyms (
     kind TEXT NOT NULL CHECK (kind IN ('pair', 'person')),
     key TEXT NOT NULL,
     pseudonym TEXT NOT NULL,
     PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
-CREATE UNIQUE INDEX pseudonyms_unique ON pseudonyms(kind, pseudonym);
+CREATE UNIQUE INDEX pseudonyms_unique ON pseudonyms(pseudonym, kind);
 CREATE TABLE records (
     person_id TEXT PRIMARY KEY,
     pair_id TEXT NOT NULL,
