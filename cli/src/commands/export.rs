@@ -506,8 +506,8 @@ struct Answered {
     cells: Vec<Box<str>>,
     /// Each respondent's quasi-identifier class, when [`person_qi_cells`] applies.
     classes: Option<PersonClasses>,
-    /// The free-text file, written: its name and SHA-256.
-    free_text_file: (String, String),
+    /// The free-text file, written but not yet synced (see [`write_files`]).
+    free_text_file: Out,
 }
 
 /// Opens every respondent's answers, once, in person order: free text written as it comes,
@@ -574,17 +574,51 @@ fn open_answers(
     Ok(Answered {
         cells,
         classes,
-        free_text_file: ft.finish()?,
+        free_text_file: ft,
     })
 }
 
 /// Writes the tables and the other files into `tmp`; every file's name and SHA-256 in the
 /// export's order.
+///
+/// The free-text file, already written, is synced on a thread of its own meanwhile: it is
+/// the largest (~1 GB at a million respondents), and its sync held up everything after it
+/// (a second and more with both cores idle).
 fn write_files(
     tmp: &Path,
     roster: &Roster,
     tables: Tables,
     answered: Answered,
+    spec: &Spec<'_>,
+) -> Result<Vec<(String, String)>> {
+    let Answered {
+        cells,
+        classes,
+        free_text_file,
+    } = answered;
+    std::thread::scope(|scope| {
+        let ft = scope.spawn(move || free_text_file.finish());
+        let ft = || joined(ft);
+        write_others(tmp, roster, tables, cells, classes, ft, spec)
+    })
+}
+
+/// The result of a thread writing a file, its panic raised again here.
+fn joined(
+    h: std::thread::ScopedJoinHandle<'_, Result<(String, String)>>,
+) -> Result<(String, String)> {
+    h.join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// [`write_files`] but the free-text file, whose name and SHA-256 `free_text_file` gives.
+fn write_others(
+    tmp: &Path,
+    roster: &Roster,
+    tables: Tables,
+    cells: Vec<Box<str>>,
+    classes: Option<PersonClasses>,
+    free_text_file: impl FnOnce() -> Result<(String, String)>,
     spec: &Spec<'_>,
 ) -> Result<Vec<(String, String)>> {
     let survey = spec.survey;
@@ -599,11 +633,6 @@ fn write_files(
         dyad_cols,
         pw_cols,
     } = tables;
-    let Answered {
-        cells,
-        classes,
-        free_text_file: ft,
-    } = answered;
     let qis = &survey.survey.quasi_identifiers;
     let people = &roster.people;
 
@@ -715,10 +744,6 @@ fn write_files(
     assert_eq!(dyad_sizes.len(), roster.pairs.len());
     assert_eq!(pw_sizes.len(), 2 * roster.pairs.len());
     // The three tables and the linkage report are independent: written side by side.
-    let joined = |h: std::thread::ScopedJoinHandle<'_, Result<(String, String)>>| {
-        h.join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    };
     let (ind_file, dyad_file, pw_file, linkage_file) = std::thread::scope(|scope| {
         let ind = scope.spawn(|| {
             let rows = (0..people.len()).map(ind_row);
@@ -756,7 +781,7 @@ fn write_files(
         (joined(ind), joined(dy), joined(pw), linkage)
     });
     let mut files = vec![ind_file?, dyad_file?, pw_file?];
-    files.push(ft);
+    files.push(free_text_file()?);
     drop(cells);
 
     let tables = [&individual, &dyad, &pairwise, &free_text];
