@@ -5,6 +5,7 @@
 use crate::store::pseudonyms_unique;
 use anyhow::Result;
 use rusqlite::{params, Connection, Transaction};
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 /// Pseudonyms drawn at once from which [`Pseudonyms::save`] builds the unique index anew
@@ -50,31 +51,37 @@ impl Pseudonyms {
 
     /// The pseudonym of `key` (a pair's code when `pair`, else a response id), drawing one
     /// if it has none (see [`draw`]); `total` is how many of this kind the caller expects.
+    ///
+    /// One lookup in each map per new pseudonym (an entry for the key, an insert that
+    /// claims the drawn number): at a million respondents these are a million random
+    /// places in tables of tens of megabytes, and this was half of the export's
+    /// single-threaded start.
     pub fn get_or_assign(&mut self, pair: bool, key: &str, total: usize) -> String {
         let k = usize::from(pair);
-        if let Some((p, _)) = self.known[k].get(key) {
-            return p.clone();
-        }
-        let taken = &mut self.taken[k];
+        let (known, taken) = (&mut self.known[k], &mut self.taken[k]);
         // Room for all `total` at once: grown by doubling, the maps would hash every key
         // again at each step (22% of a profile of the first 7 s of a million's export),
         // and hold the old table beside the new one while they do.
         if taken.capacity() < total {
             taken.reserve(total.saturating_sub(taken.len()));
-            let known = &mut self.known[k];
             known.reserve(total.saturating_sub(known.len()));
         }
-        let kind = if pair { "pair" } else { "person" };
-        let candidate = draw(
-            kind,
-            |c| taken.contains(&taken_key(c)),
-            taken.len(),
-            total,
-            &mut self.random,
-        );
-        taken.insert(taken_key(&candidate));
-        self.known[k].insert(key.to_string(), (candidate.clone(), true));
-        candidate
+        match known.entry(key.to_owned()) {
+            Entry::Occupied(e) => e.get().0.clone(),
+            Entry::Vacant(e) => {
+                let kind = if pair { "pair" } else { "person" };
+                let n_taken = taken.len();
+                let candidate = draw(
+                    kind,
+                    |c| taken.insert(taken_key(c)),
+                    n_taken,
+                    total,
+                    &mut self.random,
+                );
+                e.insert((candidate.clone(), true));
+                candidate
+            }
+        }
     }
 
     /// Stores the pseudonyms drawn since [`Pseudonyms::load`], in the caller's transaction.
@@ -144,12 +151,13 @@ fn taken_key(pseudonym: &str) -> u64 {
     h.finish() | 1 << 63
 }
 
-/// A new pseudonym of this kind that `taken` does not hold (`n_taken` are taken): `D` or
+/// A new pseudonym of this kind, which `claim` took (it returns false for one already
+/// taken, and a new one is drawn; `n_taken` are taken): `D` or
 /// `R`, then a random number with room for at least twice as many ids as needed, so draws
 /// stay quick and random.
 fn draw(
     kind: &str,
-    taken: impl Fn(&str) -> bool,
+    mut claim: impl FnMut(&str) -> bool,
     n_taken: usize,
     total: usize,
     random: &mut Random,
@@ -163,8 +171,8 @@ fn draw(
     let space = 10u64.pow(width) - 1;
     loop {
         let r = random.next();
-        let candidate = format!("{prefix}{:0w$}", 1 + r % space, w = width as usize);
-        if !taken(&candidate) {
+        let candidate = padded(prefix, 1 + r % space, width as usize);
+        if claim(&candidate) {
             return candidate;
         }
     }
@@ -172,6 +180,23 @@ fn draw(
 
 /// Operating-system randomness read 4 KiB at a time: an export that draws a million
 /// pseudonyms makes 2,000 system calls instead of a million.
+/// `prefix` and `n` in decimal, zero-padded to `width` digits (as `format!("{prefix}{n:0width$}")`,
+/// without the formatting machinery: one call per pseudonym drawn).
+fn padded(prefix: &str, mut n: u64, width: usize) -> String {
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    while n > 0 {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let used = (digits.len() - at).max(width.min(digits.len()));
+    let mut out = String::with_capacity(prefix.len() + used);
+    out.push_str(prefix);
+    out.extend(digits[digits.len() - used..].iter().map(|&d| char::from(d)));
+    out
+}
+
 struct Random {
     buf: [u8; 4096],
     at: usize,
@@ -201,7 +226,7 @@ impl Random {
 
 #[cfg(test)]
 mod tests {
-    use super::{rebuilds, taken_key, Pseudonyms, REBUILD_FROM};
+    use super::{padded, rebuilds, taken_key, Pseudonyms, REBUILD_FROM};
     use crate::store::Store;
 
     fn has_index(store: &Store) -> bool {
@@ -231,6 +256,21 @@ mod tests {
 
     /// The index is built anew only for a large draw into a store with the separate index
     /// and no more stored than drawn.
+    #[test]
+    fn padded_numbers_are_formatted_numbers() {
+        for (n, width) in [
+            (1, 2),
+            (7, 7),
+            (1234567, 7),
+            (99, 2),
+            (123, 2),
+            (u64::MAX, 3),
+        ] {
+            assert_eq!(padded("R", n, width), format!("R{n:0width$}"));
+        }
+        assert_eq!(padded("D", 42, 5), "D00042");
+    }
+
     #[test]
     fn only_large_first_draws_rebuild() {
         assert!(rebuilds(true, REBUILD_FROM, 0));
