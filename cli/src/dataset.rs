@@ -223,10 +223,6 @@ pub fn roster_with<T: Send>(
             }
         });
     }
-    let groups: Vec<Group<usize>> = link(
-        raw.iter().enumerate().map(|(i, r)| (r.0.clone(), i, r.1)),
-        allocated,
-    );
     let tx = store.tx()?;
     let mut pseudonyms = if destroyed {
         None
@@ -234,25 +230,55 @@ pub fn roster_with<T: Send>(
         Some(Pseudonyms::load(&tx)?)
     };
     let n_people = raw.len();
+    // Each respondent's pseudonym is drawn on a thread of its own (a million at a million
+    // respondents) while the codes are linked and each group's pair id drawn on this one.
+    // A person is known by their response's id (a record's is its pseudonym).
+    let (groups, pair_ids, mut person_ids) = std::thread::scope(|scope| {
+        let (mut persons, mut pair_kind) = match &mut pseudonyms {
+            Some(p) => {
+                let [persons, pairs] = p.kinds();
+                (Some(persons), Some(pairs))
+            }
+            None => (None, None),
+        };
+        let raw = &raw;
+        let drawn = scope.spawn(move || -> Vec<String> {
+            raw.iter()
+                .map(|r| match (&mut persons, &r.2) {
+                    (Some(p), Source::Response(id)) => p.get_or_assign(&id.to_string(), n_people),
+                    (_, Source::Record(person)) => person.clone(),
+                    (None, Source::Response(id)) => id.to_string(),
+                })
+                .collect()
+        });
+        let groups: Vec<Group<usize>> = link(
+            raw.iter().enumerate().map(|(i, r)| (r.0.clone(), i, r.1)),
+            allocated,
+        );
+        let n_groups = groups.len();
+        let pair_ids: Vec<String> = groups
+            .iter()
+            .map(|g| match &mut pair_kind {
+                None => g.code.clone(),
+                Some(p) => p.get_or_assign(&g.code, n_groups),
+            })
+            .collect();
+        let person_ids = drawn
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (groups, pair_ids, person_ids)
+    });
     let n_groups = groups.len();
     let mut people: Vec<Member> = Vec::with_capacity(n_people);
     let mut pairs = Vec::new();
     let mut reports = Vec::with_capacity(n_groups);
-    for g in &groups {
-        let pair_id = match &mut pseudonyms {
-            None => g.code.clone(),
-            Some(p) => p.get_or_assign(true, &g.code, n_groups),
-        };
+    for (g, pair_id) in groups.iter().zip(pair_ids) {
         let mut add = |i: usize, side: Side, status: &'static str| -> Result<usize> {
             let source = &raw[i].2;
-            // A person is known by their response's id (a record's is its pseudonym).
-            let person_id = match (&mut pseudonyms, source) {
-                (Some(p), Source::Response(id)) => {
-                    p.get_or_assign(false, &id.to_string(), n_people)
-                }
-                (_, Source::Record(person)) => person.clone(),
-                (None, Source::Response(id)) => id.to_string(),
-            };
+            let person_id = std::mem::take(&mut person_ids[i]);
+            if person_id.is_empty() {
+                bail!("linkage placed a respondent in two groups");
+            }
             people.push(Member {
                 pair_id: pair_id.clone(),
                 person_id,

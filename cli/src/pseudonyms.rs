@@ -27,7 +27,16 @@ pub struct Pseudonyms {
     known: [HashMap<String, (String, bool)>; 2],
     /// By kind: every pseudonym in use, as [`taken_key`]s (a million strings less to hold).
     taken: [HashSet<u64>; 2],
-    random: Random,
+    /// By kind, so that each kind can be drawn on a thread of its own ([`Pseudonyms::kinds`]).
+    random: [Random; 2],
+}
+
+/// One kind of pseudonym, borrowed from [`Pseudonyms`] to be drawn apart from the other.
+pub struct Kind<'a> {
+    pair: bool,
+    known: &'a mut HashMap<String, (String, bool)>,
+    taken: &'a mut HashSet<u64>,
+    random: &'a mut Random,
 }
 
 impl Pseudonyms {
@@ -36,7 +45,7 @@ impl Pseudonyms {
         let mut p = Pseudonyms {
             known: Default::default(),
             taken: Default::default(),
-            random: Random::default(),
+            random: Default::default(),
         };
         let mut stmt = conn.prepare("SELECT kind, key, pseudonym FROM pseudonyms")?;
         let mut rows = stmt.query([])?;
@@ -50,38 +59,33 @@ impl Pseudonyms {
     }
 
     /// The pseudonym of `key` (a pair's code when `pair`, else a response id), drawing one
-    /// if it has none (see [`draw`]); `total` is how many of this kind the caller expects.
-    ///
-    /// One lookup in each map per new pseudonym (an entry for the key, an insert that
-    /// claims the drawn number): at a million respondents these are a million random
-    /// places in tables of tens of megabytes, and this was half of the export's
-    /// single-threaded start.
+    /// if it has none (see [`Kind::get_or_assign`]).
     pub fn get_or_assign(&mut self, pair: bool, key: &str, total: usize) -> String {
-        let k = usize::from(pair);
-        let (known, taken) = (&mut self.known[k], &mut self.taken[k]);
-        // Room for all `total` at once: grown by doubling, the maps would hash every key
-        // again at each step (22% of a profile of the first 7 s of a million's export),
-        // and hold the old table beside the new one while they do.
-        if taken.capacity() < total {
-            taken.reserve(total.saturating_sub(taken.len()));
-            known.reserve(total.saturating_sub(known.len()));
-        }
-        match known.entry(key.to_owned()) {
-            Entry::Occupied(e) => e.get().0.clone(),
-            Entry::Vacant(e) => {
-                let kind = if pair { "pair" } else { "person" };
-                let n_taken = taken.len();
-                let candidate = draw(
-                    kind,
-                    |c| taken.insert(taken_key(c)),
-                    n_taken,
-                    total,
-                    &mut self.random,
-                );
-                e.insert((candidate.clone(), true));
-                candidate
-            }
-        }
+        let [person, pairs] = self.kinds();
+        if pair { pairs } else { person }.get_or_assign(key, total)
+    }
+
+    /// The two kinds (`[person, pair]`) apart, each with its own random numbers: at a
+    /// million respondents their pseudonyms are drawn on one thread while the codes are
+    /// linked and the pairs' drawn on another (see `dataset::roster_with`).
+    pub fn kinds(&mut self) -> [Kind<'_>; 2] {
+        let [person_known, pair_known] = &mut self.known;
+        let [person_taken, pair_taken] = &mut self.taken;
+        let [person_random, pair_random] = &mut self.random;
+        [
+            Kind {
+                pair: false,
+                known: person_known,
+                taken: person_taken,
+                random: person_random,
+            },
+            Kind {
+                pair: true,
+                known: pair_known,
+                taken: pair_taken,
+                random: pair_random,
+            },
+        ]
     }
 
     /// Stores the pseudonyms drawn since [`Pseudonyms::load`], in the caller's transaction.
@@ -131,6 +135,42 @@ impl Pseudonyms {
             tx.execute_batch(pseudonyms_unique())?;
         }
         Ok(())
+    }
+}
+
+impl Kind<'_> {
+    /// The pseudonym of `key`, drawing one if it has none (see [`draw`]); `total` is how
+    /// many of this kind the caller expects.
+    ///
+    /// One lookup in each map per new pseudonym (an entry for the key, an insert that
+    /// claims the drawn number): at a million respondents these are a million random
+    /// places in tables of tens of megabytes, and this was half of the export's
+    /// single-threaded start.
+    pub fn get_or_assign(&mut self, key: &str, total: usize) -> String {
+        let (known, taken) = (&mut *self.known, &mut *self.taken);
+        // Room for all `total` at once: grown by doubling, the maps would hash every key
+        // again at each step (22% of a profile of the first 7 s of a million's export),
+        // and hold the old table beside the new one while they do.
+        if taken.capacity() < total {
+            taken.reserve(total.saturating_sub(taken.len()));
+            known.reserve(total.saturating_sub(known.len()));
+        }
+        match known.entry(key.to_owned()) {
+            Entry::Occupied(e) => e.get().0.clone(),
+            Entry::Vacant(e) => {
+                let kind = if self.pair { "pair" } else { "person" };
+                let n_taken = taken.len();
+                let candidate = draw(
+                    kind,
+                    |c| taken.insert(taken_key(c)),
+                    n_taken,
+                    total,
+                    self.random,
+                );
+                e.insert((candidate.clone(), true));
+                candidate
+            }
+        }
     }
 }
 
