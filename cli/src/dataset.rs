@@ -242,31 +242,28 @@ pub fn roster_with<T: Send>(
             None => (None, None),
         };
         let raw = &raw;
-        let drawn = scope.spawn(move || -> Vec<String> {
+        let drawn = scope.spawn(move || -> Vec<Option<String>> {
             raw.iter()
                 .map(|r| match (&mut persons, &r.2) {
-                    (Some(p), Source::Response(id)) => p.get_or_assign(&id.to_string(), n_people),
+                    (Some(p), Source::Response(id)) => p.get_or_assign(id.to_string(), n_people),
                     (_, Source::Record(person)) => person.clone(),
                     (None, Source::Response(id)) => id.to_string(),
                 })
+                .map(Some)
                 .collect()
         });
         let groups: Vec<Group<usize>> = link(
             raw.iter().enumerate().map(|(i, r)| (r.0.clone(), i, r.1)),
             allocated,
         );
-        let n_groups = groups.len();
         let pair_ids: Vec<String> = groups
             .iter()
             .map(|g| match &mut pair_kind {
                 None => g.code.clone(),
-                Some(p) => p.get_or_assign(&g.code, n_groups),
+                Some(p) => p.get_or_assign(g.code.clone(), groups.len()),
             })
             .collect();
-        let person_ids = drawn
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (groups, pair_ids, person_ids)
+        (groups, pair_ids, joined(drawn))
     });
     let n_groups = groups.len();
     let mut people: Vec<Member> = Vec::with_capacity(n_people);
@@ -275,10 +272,9 @@ pub fn roster_with<T: Send>(
     for (g, pair_id) in groups.iter().zip(pair_ids) {
         let mut add = |i: usize, side: Side, status: &'static str| -> Result<usize> {
             let source = &raw[i].2;
-            let person_id = std::mem::take(&mut person_ids[i]);
-            if person_id.is_empty() {
+            let Some(person_id) = person_ids[i].take() else {
                 bail!("linkage placed a respondent in two groups");
-            }
+            };
             people.push(Member {
                 pair_id: pair_id.clone(),
                 person_id,
@@ -327,6 +323,7 @@ pub fn roster_with<T: Send>(
     // Freed before the pseudonyms are written, which needs room of its own.
     drop(groups);
     drop(raw);
+    drop(person_ids);
     // Stable, meaningless order: by pseudonym. Put in place: a second copy of a million
     // members would be held while the pseudonyms are stored below.
     let order = by_text(&people, |m| m.person_id.as_str());
@@ -359,14 +356,19 @@ pub fn roster_with<T: Send>(
             Ok(())
         })();
         failed.store(saved.is_err(), Ordering::Relaxed);
-        let made = made
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let made = joined(made);
         (saved, made)
     });
     saved?;
     store.conn.execute_batch("PRAGMA shrink_memory")?;
     Ok((roster, made?))
+}
+
+/// What a scoped thread returned; its panic, raised again here.
+pub fn joined<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// Puts `items` in `order` (`order[pos]` is the position of the item that goes to `pos`)

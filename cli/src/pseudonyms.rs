@@ -29,6 +29,9 @@ pub struct Pseudonyms {
     taken: [HashSet<u64>; 2],
     /// By kind, so that each kind can be drawn on a thread of its own ([`Pseudonyms::kinds`]).
     random: [Random; 2],
+    /// By kind: how many ids the numbers drawn have room for, set at the first draw (see
+    /// [`Kind::get_or_assign`]).
+    room: [Option<usize>; 2],
 }
 
 /// One kind of pseudonym, borrowed from [`Pseudonyms`] to be drawn apart from the other.
@@ -37,6 +40,7 @@ pub struct Kind<'a> {
     known: &'a mut HashMap<String, (String, bool)>,
     taken: &'a mut HashSet<u64>,
     random: &'a mut Random,
+    room: &'a mut Option<usize>,
 }
 
 impl Pseudonyms {
@@ -46,6 +50,7 @@ impl Pseudonyms {
             known: Default::default(),
             taken: Default::default(),
             random: Default::default(),
+            room: Default::default(),
         };
         let mut stmt = conn.prepare("SELECT kind, key, pseudonym FROM pseudonyms")?;
         let mut rows = stmt.query([])?;
@@ -62,7 +67,7 @@ impl Pseudonyms {
     /// if it has none (see [`Kind::get_or_assign`]).
     pub fn get_or_assign(&mut self, pair: bool, key: &str, total: usize) -> String {
         let [person, pairs] = self.kinds();
-        if pair { pairs } else { person }.get_or_assign(key, total)
+        if pair { pairs } else { person }.get_or_assign(key.to_owned(), total)
     }
 
     /// The two kinds (`[person, pair]`) apart, each with its own random numbers: at a
@@ -72,18 +77,21 @@ impl Pseudonyms {
         let [person_known, pair_known] = &mut self.known;
         let [person_taken, pair_taken] = &mut self.taken;
         let [person_random, pair_random] = &mut self.random;
+        let [person_room, pair_room] = &mut self.room;
         [
             Kind {
                 pair: false,
                 known: person_known,
                 taken: person_taken,
                 random: person_random,
+                room: person_room,
             },
             Kind {
                 pair: true,
                 known: pair_known,
                 taken: pair_taken,
                 random: pair_random,
+                room: pair_room,
             },
         ]
     }
@@ -142,11 +150,16 @@ impl Kind<'_> {
     /// The pseudonym of `key`, drawing one if it has none (see [`draw`]); `total` is how
     /// many of this kind the caller expects.
     ///
+    /// The numbers' width is set at the first draw, with room for twice the ids taken then
+    /// and `total` more, so every id drawn together has the same width whatever order they
+    /// are drawn in (respondents in order of arrival: a width that grew on the way would
+    /// tell the last arrivals apart). Only a `total` that proves short widens it later.
+    ///
     /// One lookup in each map per new pseudonym (an entry for the key, an insert that
     /// claims the drawn number): at a million respondents these are a million random
     /// places in tables of tens of megabytes, and this was half of the export's
     /// single-threaded start.
-    pub fn get_or_assign(&mut self, key: &str, total: usize) -> String {
+    pub fn get_or_assign(&mut self, key: String, total: usize) -> String {
         let (known, taken) = (&mut *self.known, &mut *self.taken);
         // Room for all `total` at once: grown by doubling, the maps would hash every key
         // again at each step (22% of a profile of the first 7 s of a million's export),
@@ -155,16 +168,16 @@ impl Kind<'_> {
             taken.reserve(total.saturating_sub(taken.len()));
             known.reserve(total.saturating_sub(known.len()));
         }
-        match known.entry(key.to_owned()) {
+        match known.entry(key) {
             Entry::Occupied(e) => e.get().0.clone(),
             Entry::Vacant(e) => {
                 let kind = if self.pair { "pair" } else { "person" };
                 let n_taken = taken.len();
+                let room = *self.room.get_or_insert((n_taken + total) * 2);
                 let candidate = draw(
                     kind,
                     |c| taken.insert(taken_key(c)),
-                    n_taken,
-                    total,
+                    room.max((n_taken + 1) * 2),
                     self.random,
                 );
                 e.insert((candidate.clone(), true));
@@ -192,18 +205,16 @@ fn taken_key(pseudonym: &str) -> u64 {
 }
 
 /// A new pseudonym of this kind, which `claim` took (it returns false for one already
-/// taken, and a new one is drawn; `n_taken` are taken): `D` or
-/// `R`, then a random number with room for at least twice as many ids as needed, so draws
+/// taken, and a new one is drawn): `D` or `R`, then a random number of as many digits as
+/// `needed` ids take (at least two), `needed` being twice those there will be, so draws
 /// stay quick and random.
 fn draw(
     kind: &str,
     mut claim: impl FnMut(&str) -> bool,
-    n_taken: usize,
-    total: usize,
+    needed: usize,
     random: &mut Random,
 ) -> String {
     let prefix = if kind == "pair" { "D" } else { "R" };
-    let needed = total.max(n_taken + 1) * 2;
     let mut width = 2;
     while 10usize.pow(width) - 1 < needed {
         width += 1;
@@ -218,8 +229,6 @@ fn draw(
     }
 }
 
-/// Operating-system randomness read 4 KiB at a time: an export that draws a million
-/// pseudonyms makes 2,000 system calls instead of a million.
 /// `prefix` and `n` in decimal, zero-padded to `width` digits (as `format!("{prefix}{n:0width$}")`,
 /// without the formatting machinery: one call per pseudonym drawn).
 fn padded(prefix: &str, mut n: u64, width: usize) -> String {
@@ -237,6 +246,8 @@ fn padded(prefix: &str, mut n: u64, width: usize) -> String {
     out
 }
 
+/// Operating-system randomness read 4 KiB at a time: an export that draws a million
+/// pseudonyms makes 2,000 system calls instead of a million.
 struct Random {
     buf: [u8; 4096],
     at: usize,
@@ -294,8 +305,6 @@ mod tests {
         (tx, p, ids)
     }
 
-    /// The index is built anew only for a large draw into a store with the separate index
-    /// and no more stored than drawn.
     #[test]
     fn padded_numbers_are_formatted_numbers() {
         for (n, width) in [
@@ -311,6 +320,31 @@ mod tests {
         assert_eq!(padded("D", 42, 5), "D00042");
     }
 
+    /// Ids drawn together have one width whatever was stored before, so the order they
+    /// are drawn in (respondents': arrival) cannot show in them. With 20 stored and 4,990
+    /// to draw, a width set for the 4,990 alone (room for 9,999) grew by a digit for the
+    /// last few.
+    #[test]
+    fn ids_drawn_together_have_one_width() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let mut store = Store::create(&dir.path().join("plp.sqlite"), "s", "k").expect("store");
+        let tx = store.tx().expect("tx");
+        for i in 1..=20 {
+            tx.execute(
+                "INSERT INTO pseudonyms(kind, key, pseudonym) VALUES ('person', ?1, ?2)",
+                [format!("stored {i}"), format!("R{i:04}")],
+            )
+            .expect("a stored pseudonym");
+        }
+        let mut p = Pseudonyms::load(&tx).expect("load");
+        let widths: std::collections::BTreeSet<usize> = (0..4_990)
+            .map(|i| p.get_or_assign(false, &i.to_string(), 4_990).len())
+            .collect();
+        assert_eq!(widths.len(), 1, "widths {widths:?}");
+    }
+
+    /// The index is built anew only for a large draw into a store with the separate index
+    /// and no more stored than drawn.
     #[test]
     fn only_large_first_draws_rebuild() {
         assert!(rebuilds(true, REBUILD_FROM, 0));

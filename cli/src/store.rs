@@ -766,3 +766,29 @@ mod migrate_tests {
         assert_eq!(mode(&store), "wal");
     }
 }
+
+#[cfg(test)]
+mod build_tests {
+    /// The bundled SQLite is built as `.cargo/config.toml` asks (see there why). Cargo
+    /// applies that file only when run inside the repository, and not over a
+    /// `LIBSQLITE3_FLAGS` already set: built otherwise, this fails rather than letting the
+    /// export's reading threads share one page-cache mutex unnoticed.
+    #[test]
+    fn sqlite_is_built_with_the_projects_options() {
+        let conn = rusqlite::Connection::open_in_memory().expect("in memory");
+        let mut stmt = conn.prepare("PRAGMA compile_options").expect("pragma");
+        let options: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .expect("options")
+            .collect::<Result<_, _>>()
+            .expect("options");
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "built without SQLITE_DEFAULT_MEMSTATUS=0: {options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "built with SQLITE_ENABLE_MEMORY_MANAGEMENT: {options:?}"
+        );
+    }
+}

@@ -506,7 +506,7 @@ struct Answered {
     cells: Vec<Box<str>>,
     /// Each respondent's quasi-identifier class, when [`person_qi_cells`] applies.
     classes: Option<PersonClasses>,
-    /// The free-text file, written but not yet synced (see [`write_files`]).
+    /// The free-text file, written but not yet flushed or synced (see [`write_files`]).
     free_text_file: Out,
 }
 
@@ -596,29 +596,25 @@ fn write_files(
         classes,
         free_text_file,
     } = answered;
-    std::thread::scope(|scope| {
-        let ft = scope.spawn(move || free_text_file.finish());
-        let ft = || joined(ft);
-        write_others(tmp, roster, tables, cells, classes, ft, spec)
-    })
+    // Both are waited for before either's error is returned.
+    let (others, free_text) = std::thread::scope(|scope| {
+        let synced = scope.spawn(move || free_text_file.finish());
+        let others = write_others(tmp, roster, tables, cells, classes, spec);
+        (others, dataset::joined(synced))
+    });
+    let (mut files, free_text) = (others?, free_text?);
+    // After the three tables, as before.
+    files.insert(3, free_text);
+    Ok(files)
 }
 
-/// The result of a thread writing a file, its panic raised again here.
-fn joined(
-    h: std::thread::ScopedJoinHandle<'_, Result<(String, String)>>,
-) -> Result<(String, String)> {
-    h.join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
-/// [`write_files`] but the free-text file, whose name and SHA-256 `free_text_file` gives.
+/// [`write_files`] but the free-text file.
 fn write_others(
     tmp: &Path,
     roster: &Roster,
     tables: Tables,
     cells: Vec<Box<str>>,
     classes: Option<PersonClasses>,
-    free_text_file: impl FnOnce() -> Result<(String, String)>,
     spec: &Spec<'_>,
 ) -> Result<Vec<(String, String)>> {
     let survey = spec.survey;
@@ -778,10 +774,14 @@ fn write_others(
             )?;
             o.finish()
         })();
-        (joined(ind), joined(dy), joined(pw), linkage)
+        (
+            dataset::joined(ind),
+            dataset::joined(dy),
+            dataset::joined(pw),
+            linkage,
+        )
     });
     let mut files = vec![ind_file?, dyad_file?, pw_file?];
-    files.push(free_text_file()?);
     drop(cells);
 
     let tables = [&individual, &dyad, &pairwise, &free_text];
