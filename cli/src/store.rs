@@ -114,6 +114,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     let column = "SELECT COUNT(*) FROM pragma_table_info('responses') WHERE name = 'open_key'";
     let index =
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'responses_roster'";
+    let superseded =
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'responses_superseded'";
     let redundant = "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' \
         AND name IN ('responses_state', 'responses_code')";
     // An older form of the pseudonym table (rowid, or uniqueness inside the table), still
@@ -123,6 +125,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         AND NOT EXISTS (SELECT 1 FROM pseudonyms)";
     if has(conn, column)?
         && has(conn, index)?
+        && has(conn, superseded)?
         && !has(conn, redundant)?
         && !has(conn, old_pseudonyms)?
     {
@@ -133,6 +136,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tx.execute_batch("ALTER TABLE responses ADD COLUMN open_key BLOB")?;
     }
     tx.execute_batch(ROSTER_INDEX)?;
+    tx.execute_batch(SUPERSEDED_INDEX)?;
     tx.execute_batch("DROP INDEX IF EXISTS responses_state; DROP INDEX IF EXISTS responses_code")?;
     if has(&tx, old_pseudonyms)? {
         tx.execute_batch(&format!(
@@ -157,6 +161,14 @@ fn schema_statement(start: &str) -> &'static str {
 pub fn pseudonyms_unique() -> &'static str {
     schema_statement("CREATE UNIQUE INDEX pseudonyms_unique")
 }
+
+/// The responses that superseded ones point to (`superseded_by`), which are few. With
+/// foreign keys on, deleting a response (a withdrawal, `destroy-identifiers`) looks for
+/// rows that point to it; without this index that was a scan of the whole table for
+/// every response deleted: 20 deletions from 100,000 responses took 2.28 s (0.002-0.004 s
+/// with it), so `destroy-identifiers` of 100,000 had not finished after 12 minutes.
+const SUPERSEDED_INDEX: &str = "CREATE INDEX IF NOT EXISTS responses_superseded \
+    ON responses(superseded_by) WHERE superseded_by IS NOT NULL";
 
 /// Accepted responses with their pair code and side, in an index of ~20 bytes a row.
 const ROSTER_INDEX: &str = "CREATE INDEX IF NOT EXISTS responses_roster \
@@ -662,23 +674,49 @@ mod migrate_tests {
         assert_eq!(surveys, 1);
     }
 
-    /// A store made before the roster index gains it when opened, and loses the two
-    /// indexes it replaces; a new store has it from the start.
+    /// Deleting a response (foreign keys on) looks for the rows that point to it through
+    /// `responses_superseded`, not a scan of every response (see `SUPERSEDED_INDEX`).
+    #[test]
+    fn responses_pointing_to_a_response_are_found_by_index() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let store = Store::create(&dir.path().join("plp.sqlite"), "s", "k").expect("created");
+        let plan: Vec<String> = store
+            .conn
+            .prepare("EXPLAIN QUERY PLAN SELECT 1 FROM responses WHERE superseded_by = ?1")
+            .expect("plan")
+            .query_map([1], |r| r.get(3))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("plan");
+        assert!(
+            plan.iter().any(|d| d.contains("responses_superseded")),
+            "{plan:?}"
+        );
+    }
+
+    /// A store made before the roster and superseded indexes gains them when opened, and
+    /// loses the two indexes the roster index replaces; a new store has them from the start.
     #[test]
     fn older_stores_gain_the_roster_index() {
         let dir = tempfile::tempdir().expect("temporary folder");
         let path = dir.path().join("plp.sqlite");
         let store = Store::create(&path, "s", "k").expect("created");
-        assert_eq!(indexes(&store), ["responses_roster", "responses_tag"]);
+        assert_eq!(
+            indexes(&store),
+            ["responses_roster", "responses_superseded", "responses_tag"]
+        );
         store
             .conn
             .execute_batch(
-                "DROP INDEX responses_roster; CREATE INDEX responses_state ON responses(state); CREATE INDEX responses_code ON responses(code);",
+                "DROP INDEX responses_roster; DROP INDEX responses_superseded; CREATE INDEX responses_state ON responses(state); CREATE INDEX responses_code ON responses(code);",
             )
             .expect("the older form");
         drop(store);
         let store = Store::open(&path, "s", "k").expect("opened");
-        assert_eq!(indexes(&store), ["responses_roster", "responses_tag"]);
+        assert_eq!(
+            indexes(&store),
+            ["responses_roster", "responses_superseded", "responses_tag"]
+        );
     }
 
     /// New stores keep pseudonyms WITHOUT ROWID; an older store's rowid table takes that
