@@ -23,42 +23,43 @@ fn rebuilds(index_exists: bool, drawn: usize, stored: usize) -> bool {
 /// by [`Pseudonyms::save`], in key order (an export that draws a million ids then writes
 /// the table's key index front to back instead of at a million random places).
 pub struct Pseudonyms {
-    /// By kind (`[person, pair]`): key -> (pseudonym, drawn since [`Pseudonyms::load`]).
-    known: [HashMap<String, (String, bool)>; 2],
-    /// By kind: every pseudonym in use, as [`taken_key`]s (a million strings less to hold).
-    taken: [HashSet<u64>; 2],
-    /// By kind, so that each kind can be drawn on a thread of its own ([`Pseudonyms::kinds`]).
-    random: [Random; 2],
-    /// By kind: how many ids the numbers drawn have room for, set at the first draw (see
-    /// [`Kind::get_or_assign`]).
-    room: [Option<usize>; 2],
+    /// `[person, pair]`, each drawn apart from the other ([`Pseudonyms::kinds`]).
+    kinds: [Kind; 2],
 }
 
-/// One kind of pseudonym, borrowed from [`Pseudonyms`] to be drawn apart from the other.
-pub struct Kind<'a> {
-    pair: bool,
-    known: &'a mut HashMap<String, (String, bool)>,
-    taken: &'a mut HashSet<u64>,
-    random: &'a mut Random,
-    room: &'a mut Option<usize>,
+/// One kind of pseudonym: its ids, and what drawing new ones needs.
+#[derive(Default)]
+pub struct Kind {
+    /// `D` for pairs, `R` for respondents.
+    prefix: &'static str,
+    /// Key -> (pseudonym, drawn since [`Pseudonyms::load`]).
+    known: HashMap<String, (String, bool)>,
+    /// Every pseudonym in use, as [`taken_key`]s (a million strings less to hold).
+    taken: HashSet<u64>,
+    /// Its own, so that each kind can be drawn on a thread of its own.
+    random: Random,
+    /// How many ids the numbers drawn have room for, set at the first draw (see
+    /// [`Kind::get_or_assign`]).
+    room: Option<usize>,
 }
 
 impl Pseudonyms {
     /// Reads the stored pseudonyms.
     pub fn load(conn: &Connection) -> Result<Pseudonyms> {
+        let kind = |prefix| Kind {
+            prefix,
+            ..Kind::default()
+        };
         let mut p = Pseudonyms {
-            known: Default::default(),
-            taken: Default::default(),
-            random: Default::default(),
-            room: Default::default(),
+            kinds: [kind("R"), kind("D")],
         };
         let mut stmt = conn.prepare("SELECT kind, key, pseudonym FROM pseudonyms")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            let pair = usize::from(r.get_ref(0)?.as_str()? == "pair");
+            let k = &mut p.kinds[usize::from(r.get_ref(0)?.as_str()? == "pair")];
             let pseudonym: String = r.get(2)?;
-            p.taken[pair].insert(taken_key(&pseudonym));
-            p.known[pair].insert(r.get(1)?, (pseudonym, false));
+            k.taken.insert(taken_key(&pseudonym));
+            k.known.insert(r.get(1)?, (pseudonym, false));
         }
         Ok(p)
     }
@@ -66,34 +67,14 @@ impl Pseudonyms {
     /// The pseudonym of `key` (a pair's code when `pair`, else a response id), drawing one
     /// if it has none (see [`Kind::get_or_assign`]).
     pub fn get_or_assign(&mut self, pair: bool, key: &str, total: usize) -> String {
-        let [person, pairs] = self.kinds();
-        if pair { pairs } else { person }.get_or_assign(key.to_owned(), total)
+        self.kinds[usize::from(pair)].get_or_assign(key.to_owned(), total)
     }
 
-    /// The two kinds (`[person, pair]`) apart, each with its own random numbers: at a
-    /// million respondents their pseudonyms are drawn on one thread while the codes are
-    /// linked and the pairs' drawn on another (see `dataset::roster_with`).
-    pub fn kinds(&mut self) -> [Kind<'_>; 2] {
-        let [person_known, pair_known] = &mut self.known;
-        let [person_taken, pair_taken] = &mut self.taken;
-        let [person_random, pair_random] = &mut self.random;
-        let [person_room, pair_room] = &mut self.room;
-        [
-            Kind {
-                pair: false,
-                known: person_known,
-                taken: person_taken,
-                random: person_random,
-                room: person_room,
-            },
-            Kind {
-                pair: true,
-                known: pair_known,
-                taken: pair_taken,
-                random: pair_random,
-                room: pair_room,
-            },
-        ]
+    /// The two kinds (`[person, pair]`) apart: at a million respondents their pseudonyms
+    /// are drawn on one thread while the codes are linked and the pairs' drawn on another
+    /// (see `dataset::roster_with`).
+    pub fn kinds(&mut self) -> &mut [Kind; 2] {
+        &mut self.kinds
     }
 
     /// Stores the pseudonyms drawn since [`Pseudonyms::load`], in the caller's transaction.
@@ -105,17 +86,17 @@ impl Pseudonyms {
     /// transaction (a duplicate fails it, and everything rolls back).
     pub fn save(self, tx: &Transaction<'_>) -> Result<()> {
         let stored: usize = self
-            .known
+            .kinds
             .iter()
-            .map(|k| k.values().filter(|(_, new)| !*new).count())
+            .map(|k| k.known.values().filter(|(_, new)| !*new).count())
             .sum();
         // Sized once: growing it by doubling would hold up to half as much again, beside
         // the maps it is moved out of, at the export's fullest moment.
         let mut drawn: Vec<(&str, String, String)> =
-            Vec::with_capacity(self.known.iter().map(|k| k.len()).sum::<usize>() - stored);
-        for (kind, known) in ["person", "pair"].into_iter().zip(self.known) {
+            Vec::with_capacity(self.kinds.iter().map(|k| k.known.len()).sum::<usize>() - stored);
+        for (kind, k) in ["person", "pair"].into_iter().zip(self.kinds) {
             drawn.extend(
-                known
+                k.known
                     .into_iter()
                     .filter(|(_, (_, new))| *new)
                     .map(|(key, (p, _))| (kind, key, p)),
@@ -146,7 +127,7 @@ impl Pseudonyms {
     }
 }
 
-impl Kind<'_> {
+impl Kind {
     /// The pseudonym of `key`, drawing one if it has none (see [`draw`]); `total` is how
     /// many of this kind the caller expects.
     ///
@@ -160,7 +141,7 @@ impl Kind<'_> {
     /// places in tables of tens of megabytes, and this was half of the export's
     /// single-threaded start.
     pub fn get_or_assign(&mut self, key: String, total: usize) -> String {
-        let (known, taken) = (&mut *self.known, &mut *self.taken);
+        let (known, taken) = (&mut self.known, &mut self.taken);
         // Room for all `total` at once: grown by doubling, the maps would hash every key
         // again at each step (22% of a profile of the first 7 s of a million's export),
         // and hold the old table beside the new one while they do.
@@ -171,14 +152,13 @@ impl Kind<'_> {
         match known.entry(key) {
             Entry::Occupied(e) => e.get().0.clone(),
             Entry::Vacant(e) => {
-                let kind = if self.pair { "pair" } else { "person" };
                 let n_taken = taken.len();
                 let room = *self.room.get_or_insert((n_taken + total) * 2);
                 let candidate = draw(
-                    kind,
+                    self.prefix,
                     |c| taken.insert(taken_key(c)),
                     room.max((n_taken + 1) * 2),
-                    self.random,
+                    &mut self.random,
                 );
                 e.insert((candidate.clone(), true));
                 candidate
@@ -204,17 +184,16 @@ fn taken_key(pseudonym: &str) -> u64 {
     h.finish() | 1 << 63
 }
 
-/// A new pseudonym of this kind, which `claim` took (it returns false for one already
-/// taken, and a new one is drawn): `D` or `R`, then a random number of as many digits as
+/// A new pseudonym, which `claim` took (it returns false for one already taken, and a new
+/// one is drawn): `prefix` (`D` or `R`), then a random number of as many digits as
 /// `needed` ids take (at least two), `needed` being twice those there will be, so draws
 /// stay quick and random.
 fn draw(
-    kind: &str,
+    prefix: &str,
     mut claim: impl FnMut(&str) -> bool,
     needed: usize,
     random: &mut Random,
 ) -> String {
-    let prefix = if kind == "pair" { "D" } else { "R" };
     let mut width = 2;
     while 10usize.pow(width) - 1 < needed {
         width += 1;

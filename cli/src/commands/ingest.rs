@@ -308,14 +308,14 @@ pub fn ingest_files(
             // As with the workers (`each_caught`): should reading panic, recording is told
             // by an error and rolls its open transaction back, rather than seeing the
             // channel close and committing as if the input had ended.
-            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
+            let read = caught(|| loop {
                 let batch: Vec<Result<Item>> = items.by_ref().take(BATCH).collect();
                 // Stops when the input ends, or when ingest does (the receiver is gone).
                 if batch.is_empty() || tx.send(batch).is_err() {
                     break;
                 }
-            }));
-            if read.is_err() {
+            });
+            if read.is_none() {
                 let _ = tx.send(vec![Err(anyhow::anyhow!(
                     "reading the input failed (its message is above)"
                 ))]);
@@ -512,10 +512,14 @@ fn size_from_env(name: &str, default: usize) -> usize {
 /// leave recording waiting for its batch for ever (the other workers keep the channel of
 /// results open), so it reports instead, and ingest fails and rolls its transaction back.
 fn each_caught<T, U>(items: Vec<T>, f: impl Fn(T) -> U) -> Option<Vec<U>> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        items.into_iter().map(&f).collect()
-    }))
-    .ok()
+    caught(|| items.into_iter().map(&f).collect())
+}
+
+/// What `f` returns, or `None` if it panicked (its message is printed as usual). What
+/// `f` leaves half-done is not looked at again: its caller reports the failure and
+/// ingest rolls back.
+fn caught<T>(f: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
 }
 
 /// Lowers the calling worker thread's scheduling priority a little (nice +5).
