@@ -238,7 +238,11 @@ impl std::io::Write for Out {
 
 /// Appends one CSV field as the csv crate writes it (quoted when it holds `,` `"` CR or LF).
 fn csv_field(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n')) {
+    // Looked for with memchr's vector search rather than a byte at a time: free text is a
+    // gigabyte at a million respondents, and the byte loop was 90% of this function's
+    // samples (6.7% of an export's CPU).
+    let b = s.as_bytes();
+    if memchr::memchr3(b',', b'"', b'\n', b).is_some() || memchr::memchr(b'\r', b).is_some() {
         // Copied in runs between quotes, not byte by byte: free text is most of an
         // export's bytes (a gigabyte at a million respondents), and most of it is quoted.
         out.reserve(s.len() + 2);
