@@ -143,7 +143,7 @@ pub fn read(plaintext: &[u8]) -> Result<Payload<ReadAnswers<'_>>, Error> {
     }
     // Nearly every payload is a response: read it as one in a single pass, and only when
     // that fails read its `format` first, to say what is wrong.
-    let first = match utf8_then(plaintext, |t| serde_json::from_str::<ResponseView<'_>>(t)) {
+    let first = match utf8_then(plaintext, serde_json::from_str::<ResponseView<'_>>) {
         Ok(p) if p.format == RESPONSE_FORMAT => {
             p.check_form()?;
             return Ok(Payload::Response(Box::new(p)));
@@ -177,7 +177,7 @@ pub fn read_answers(plaintext: &[u8]) -> Result<ReadAnswers<'_>, Error> {
         #[serde(borrow)]
         answers: ReadAnswers<'a>,
     }
-    utf8_then(plaintext, |t| serde_json::from_str::<Stored<'_>>(t))
+    utf8_then(plaintext, serde_json::from_str::<Stored<'_>>)
         .map(|s| s.answers)
         .map_err(|e| Error::Payload(e.to_string()))
 }
