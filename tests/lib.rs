@@ -69,6 +69,14 @@ pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Whether `haystack` holds an envelope's ciphertext in either form a store keeps it: its
+/// base64 text (an envelope kept as received) or its bytes (kept packed).
+pub fn holds_ct(haystack: &[u8], envelope: &[u8]) -> bool {
+    let text = ct_of(envelope);
+    let bytes = plp_core::envelope::b64_decode("ct", &text).expect("ct is base64url");
+    contains_bytes(haystack, text.as_bytes()) || contains_bytes(haystack, &bytes)
+}
+
 /// What one run of `plp` did.
 #[derive(Debug, Clone)]
 pub struct Output {

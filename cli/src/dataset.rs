@@ -639,7 +639,7 @@ impl Reader {
                                 envelope.data_type(),
                             )
                         })?;
-                        Ok((Envelope::parse(bytes), r.get(1)?, r.get(2)?))
+                        Ok((Envelope::from_stored(bytes), r.get(1)?, r.get(2)?))
                     })
                     .optional()?
                     .ok_or_else(gone)?;
@@ -660,7 +660,7 @@ impl Reader {
                     .query_row([person], |r| r.get(0))
                     .optional()?
                     .ok_or_else(gone)?;
-                Ok(opener.open(&Envelope::parse(&envelope)?)?.plaintext)
+                Ok(opener.open(&Envelope::from_stored(&envelope)?)?.plaintext)
             }
         }
     }

@@ -112,7 +112,15 @@ fn seal_all(
                 [i as u8 + 50; 32],
             )
             .unwrap();
-        std::fs::write(dir.join(format!("{i:02}.plp.json")), env.to_json()).unwrap();
+        // Every third written as another encoder might (indented): the store keeps those
+        // as received and plp's own packed, and the export reads both alike.
+        let bytes = if i % 3 == 2 {
+            let v: serde_json::Value = serde_json::from_slice(&env.to_json()).unwrap();
+            serde_json::to_vec_pretty(&v).unwrap()
+        } else {
+            env.to_json()
+        };
+        std::fs::write(dir.join(format!("{i:02}.plp.json")), bytes).unwrap();
         out.push(Sealed {
             code,
             role,

@@ -11,7 +11,7 @@
 
 use plp_core::answers::{Answer, Answers, ReadAnswers};
 use plp_core::check;
-use plp_core::envelope::{check_framing, fingerprint, short_receipt, Envelope};
+use plp_core::envelope::{check_framing, fingerprint, received_bytes, short_receipt, Envelope};
 use plp_core::payload::{self, Payload};
 use plp_core::published::PublishedStudy;
 use plp_core::sample::{walk, SplitMix64, Style};
@@ -71,6 +71,19 @@ pub fn envelope(data: &[u8]) -> Outcome {
     let env = Envelope::parse(data).map_err(refused)?;
     let again = Envelope::parse(&env.to_json()).expect("a parsed envelope re-encodes to one");
     assert_eq!(again, env, "re-encoding changed the envelope");
+    // As the store keeps it: packed only when it gives back these very bytes.
+    if let Some(packed) = env.pack(data) {
+        assert_eq!(
+            received_bytes(&packed)
+                .expect("a packed envelope reads back")
+                .as_ref(),
+            data,
+            "packing changed the bytes"
+        );
+        assert_eq!(Envelope::from_stored(&packed).expect("reads back"), env);
+    }
+    // Stored bytes of any kind are read without a panic (damaged ones refused).
+    let _ = Envelope::from_stored(&[&[0x00, 0x01], data].concat());
     let plain = f.key.open(&env).map_err(refused)?;
     payload_of(&plain, f)
 }

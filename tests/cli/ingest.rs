@@ -1,6 +1,6 @@
 //! `plp ingest`: every outcome, counted in the summary and recorded in the store.
 
-use plp_core::envelope::{b64_decode, b64_encode};
+use plp_core::envelope::{b64_decode, b64_encode, received_bytes};
 use plp_core::seal::KeyPair;
 use plp_tests::{random, sha256_hex, text, Respondent, TestStudy, PASSPHRASE};
 use std::collections::BTreeMap;
@@ -44,7 +44,11 @@ fn every_outcome_is_counted_and_every_rejection_quarantined_with_its_reason() {
     let b_both = Respondent::new("b", "both", "harbour");
     let ok1 = s.respond(&a_bme);
     let p2 = s.payload(&a_sl);
-    let ok2 = s.seal(&p2.to_json());
+    // Written as another encoder might (spaces, new lines): valid, and kept as received.
+    let ok2 = serde_json::to_vec_pretty(
+        &serde_json::from_slice::<serde_json::Value>(&s.seal(&p2.to_json())).expect("JSON"),
+    )
+    .expect("JSON");
     let ok3 = s.respond(&b_both);
     let mut files: Vec<(&str, Vec<u8>)> = vec![
         ("01-ok-a-bme.json", ok1.clone()),
@@ -215,8 +219,14 @@ fn every_outcome_is_counted_and_every_rejection_quarantined_with_its_reason() {
             ("B", "either", "accepted")
         ]
     );
+    // plp's own envelopes are kept packed, a quarter smaller; the other encoding as it came.
+    assert!(rows[0].4.len() < ok1.len() * 4 / 5 && rows[2].4.len() < ok3.len() * 4 / 5);
+    assert_eq!(rows[1].4, ok2);
     for (row, env) in rows.iter().zip([&ok1, &ok2, &ok3]) {
-        assert_eq!(&row.4, env);
+        assert_eq!(
+            received_bytes(&row.4).expect("a stored envelope").as_ref(),
+            env.as_slice()
+        );
         assert_eq!(row.3, sha256_hex(env));
         assert_eq!(row.5, s.survey_sha256());
     }
@@ -395,7 +405,11 @@ fn many_responses_are_stored_in_arrival_order() {
     for (n, (row, env)) in rows.iter().zip(&accepted).enumerate() {
         assert_eq!(row.0, n as i64 + 1, "ids in arrival order");
         assert_eq!(row.1, sha256_hex(env), "row {n}");
-        assert_eq!(&row.2, env, "row {n}: the exact bytes");
+        assert_eq!(
+            received_bytes(&row.2).expect("a stored envelope").as_ref(),
+            env.as_slice(),
+            "row {n}: the exact bytes"
+        );
         // The 31st line (row 29: the 18th was rejected) resubmits the 6th line's person.
         let expected = if n == 5 {
             ("superseded", Some(30))
@@ -527,10 +541,8 @@ fn withdrawal_requests_before_and_after_the_lock() {
     // After the lock: refused and recorded as late; responses arriving now are quarantined.
     s.plp(&["lock", "--yes"]).ok();
     let late = s.write("w5.json", &s.withdrawal_request(Some("L"), "lighthouse"));
-    let after = s.write(
-        "after-lock.json",
-        &s.respond(&Respondent::new("P", "bme", "too late")),
-    );
+    let too_late = s.respond(&Respondent::new("P", "bme", "too late"));
+    let after = s.write("after-lock.json", &too_late);
     let out = s.ingest(&[&late, &after]).ok();
     let sum = out.summary();
     assert_eq!(
@@ -558,5 +570,15 @@ fn withdrawal_requests_before_and_after_the_lock() {
         q["after-lock.json"].0.contains("after the analysis lock"),
         "{q:#?}"
     );
+    // Kept as received (ingest packs a response's envelope, and gives these bytes back).
+    let kept: Vec<u8> = s
+        .db()
+        .query_row(
+            "SELECT envelope FROM quarantine WHERE source LIKE '%after-lock.json'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("quarantined");
+    assert_eq!(kept, too_late);
     s.plp(&["audit", "--verify"]).ok();
 }

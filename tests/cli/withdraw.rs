@@ -1,6 +1,6 @@
 //! `plp withdraw`: destroy one person's responses by their memorable word, never guessing.
 
-use plp_tests::{contains_bytes, ct_of, sha256_hex, Respondent, TestStudy};
+use plp_tests::{contains_bytes, holds_ct, sha256_hex, Respondent, TestStudy};
 use std::path::PathBuf;
 
 /// A study with these respondents ingested; returns their envelopes in order.
@@ -53,9 +53,7 @@ fn unique_word_destroys_every_submission_and_the_bytes_are_gone() {
     let before = s.store_bytes();
     for env in &envs[..2] {
         assert!(
-            before
-                .iter()
-                .any(|(_, b)| contains_bytes(b, ct_of(env).as_bytes())),
+            before.iter().any(|(_, b)| holds_ct(b, env)),
             "the test cannot see the ciphertext in the store before withdrawal"
         );
     }
@@ -79,10 +77,7 @@ fn unique_word_destroys_every_submission_and_the_bytes_are_gone() {
     assert!(!after.is_empty());
     for (name, bytes) in &after {
         for env in &envs[..2] {
-            assert!(
-                !contains_bytes(bytes, ct_of(env).as_bytes()),
-                "ct still in {name}"
-            );
+            assert!(!holds_ct(bytes, env), "ct still in {name}");
             assert!(!contains_bytes(bytes, env), "envelope still in {name}");
             assert!(
                 !contains_bytes(bytes, &env[env.len() - 40..]),
@@ -90,7 +85,7 @@ fn unique_word_destroys_every_submission_and_the_bytes_are_gone() {
             );
         }
         assert!(
-            contains_bytes(bytes, ct_of(&envs[3]).as_bytes()) || name.ends_with("-wal"),
+            holds_ct(bytes, &envs[3]) || name.ends_with("-wal"),
             "other responses must stay in {name}"
         );
     }
@@ -277,9 +272,6 @@ fn withdrawn_responses_stay_withdrawn_when_the_same_envelopes_arrive_again() {
     assert_eq!(s.audit().len(), events + 1, "only the batch is recorded");
     // Nothing of the withdrawn envelope's ciphertext came back into the files.
     for (name, bytes) in s.store_bytes() {
-        assert!(
-            !contains_bytes(&bytes, ct_of(&env).as_bytes()),
-            "ct back in {name}"
-        );
+        assert!(!holds_ct(&bytes, &env), "ct back in {name}");
     }
 }

@@ -218,7 +218,7 @@ pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
     for (id, code, side, envelope, survey_sha) in &rows {
         let person = pseudonyms.get_or_assign(false, &id.to_string(), rows.len());
         let pair = pseudonyms.get_or_assign(true, code, n_pairs);
-        let env = plp_core::envelope::Envelope::parse(envelope)?;
+        let env = plp_core::envelope::Envelope::from_stored(envelope)?;
         let plain = opener.open(&env)?.plaintext;
         let plp_core::payload::Payload::Response(p) = plp_core::payload::parse(&plain)? else {
             bail!("stored response {person} does not hold a response payload");

@@ -24,12 +24,13 @@ use crate::serve::inbox::{Inbox, INBOX_FILE};
 use crate::store::{audit, opener, OpenKeyWrap, Store};
 use crate::study::{now, INBOX_DIR};
 use anyhow::{bail, Context, Result};
-use plp_core::envelope::{fingerprint, Envelope, MAX_ENVELOPE_BYTES};
+use plp_core::envelope::{fingerprint, received_bytes, Envelope, MAX_ENVELOPE_BYTES};
 use plp_core::fastopen::{AeadKey, Opener};
 use plp_core::payload::{self, Payload, Response, WithdrawalPayload};
 use plp_core::seal::KeyPair;
 use plp_core::survey::{Side, Survey};
 use rusqlite::{params, Connection, Transaction};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, Read};
@@ -101,6 +102,9 @@ pub enum Verdict {
         side: Side,
         /// The AEAD key and nonce it was sealed under (kept wrapped in the store).
         key: AeadKey,
+        /// The envelope packed as the store keeps it ([`Envelope::pack`]); `None`: kept
+        /// as received.
+        packed: Option<Vec<u8>>,
     },
     /// A withdrawal request.
     Withdrawal(WithdrawalPayload),
@@ -150,6 +154,7 @@ pub fn examine(bytes: &[u8], cx: &Examine<'_>) -> Verdict {
                     payload: Box::new(p.map_answers(|_| ())),
                     side,
                     key: opened.key,
+                    packed: env.pack(bytes),
                 },
                 None => Verdict::Reject("the pairing question has no side".into()),
             }
@@ -586,6 +591,14 @@ fn prepare(mut item: Item, t: &Tools<'_>, known: &HashSet<[u8; 32]>) -> Examined
     if let Ok(bytes) = &ex.item.bytes {
         let mut verdict = examine(bytes, &t.cx);
         (ex.mac, ex.open_key) = finish(&ex.sha256, &mut verdict, t);
+        if let Verdict::Response {
+            packed: Some(_), ..
+        } = verdict
+        {
+            // The packed form gives the bytes back (`received_bytes`): freed here, off the
+            // recording thread, so the queue holds no more than the bytes it counted.
+            ex.item.bytes = Ok(Vec::new());
+        }
         ex.verdict = Some(verdict);
     }
     ex
@@ -827,17 +840,26 @@ fn record(
             seen.envelopes.insert(ex.sha);
             s.rejected += 1;
         }
-        Verdict::Response { payload, side, .. } => {
+        Verdict::Response {
+            payload,
+            side,
+            packed,
+            ..
+        } => {
             let submission = id_key(&payload.submission_id);
             if seen.submissions.contains(&submission) {
                 s.duplicate += 1;
                 return Ok(());
             }
             if locked {
+                let received = match &packed {
+                    Some(p) => received_bytes(p)?,
+                    None => Cow::Borrowed(bytes),
+                };
                 quarantine(
                     tx,
                     &ex,
-                    bytes,
+                    &received,
                     "arrived after the analysis lock; kept here, not analysed",
                     at,
                 )?;
@@ -860,7 +882,7 @@ fn record(
                 side_s,
                 mac,
                 payload.survey.sha256,
-                bytes,
+                packed.as_deref().unwrap_or(bytes),
                 ex.open_key
             ])?;
             seen.envelopes.insert(ex.sha);
