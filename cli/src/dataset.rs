@@ -572,6 +572,24 @@ pub fn open_payloads<T: Send>(
     })
 }
 
+/// Opens a stored response's envelope: with its kept AEAD key (`open_key`, wrapped under
+/// `wrap`; AES-GCM alone) when there is one that opens it, else with X25519 as at ingest.
+pub fn open_stored(
+    env: &Envelope,
+    open_key: Option<&[u8]>,
+    envelope_sha256: &str,
+    opener: &plp_core::fastopen::Opener,
+    wrap: &OpenKeyWrap,
+) -> Result<Plaintext> {
+    let fast = open_key
+        .and_then(|k| wrap.unwrap(envelope_sha256, k))
+        .and_then(|k| k.open(&env.ct).ok());
+    Ok(match fast {
+        Some(p) => p,
+        None => opener.open(env)?.plaintext,
+    })
+}
+
 /// One worker's read-only connection to the store.
 struct Reader {
     conn: rusqlite::Connection,
@@ -643,14 +661,7 @@ impl Reader {
                     })
                     .optional()?
                     .ok_or_else(gone)?;
-                let env = env?;
-                let fast = open_key
-                    .and_then(|k| wrap.unwrap(&sha, &k))
-                    .and_then(|k| k.open(&env.ct).ok());
-                Ok(match fast {
-                    Some(p) => p,
-                    None => opener.open(&env)?.plaintext,
-                })
+                open_stored(&env?, open_key.as_deref(), &sha, opener, wrap)
             }
             Source::Record(person) => {
                 let mut stmt = self

@@ -36,6 +36,11 @@ fn destroy_identifiers_after_the_lock() {
     s.plp(&["destroy-identifiers"]).fails_with(&["add --yes"]);
     assert_eq!(s.count("SELECT COUNT(*) FROM responses"), 4);
 
+    // An export before, to compare with one from the kept records after.
+    let before = s.root().join("before");
+    s.plp(&["export", "--out", before.to_str().expect("UTF-8 path")])
+        .ok();
+
     let out = s.plp(&["destroy-identifiers", "--yes"]).ok();
     assert!(
         out.stdout.contains("3 pseudonymised record(s) kept"),
@@ -69,6 +74,17 @@ fn destroy_identifiers_after_the_lock() {
     assert_eq!(detail["records_kept"], 3);
     assert_eq!(detail["envelopes_erased"], 4);
     assert_eq!(detail["quarantine_erased"], 1);
+
+    // The records re-sealed from the responses export to the very same dataset: the same
+    // pseudonyms, sides and answers (opened with the kept key or X25519 alike).
+    let after = s.root().join("after");
+    s.plp(&["export", "--out", after.to_str().expect("UTF-8 path")])
+        .ok();
+    for file in ["individual.csv", "dyad.csv", "free_text.csv"] {
+        let read =
+            |dir: &std::path::Path| std::fs::read_to_string(dir.join(file)).expect("exported");
+        assert_eq!(read(&before), read(&after), "{file}");
+    }
 
     // Status still counts the kept records; withdrawal by word is now impossible.
     let st: serde_json::Value =

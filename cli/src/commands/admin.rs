@@ -206,12 +206,13 @@ pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
     // table itself is deleted below, so new draws are not saved.
     let mut pseudonyms = crate::pseudonyms::Pseudonyms::load(&tx)?;
     let opener = crate::store::opener(&key, &study.config.study_id)?;
+    let wrap = crate::store::OpenKeyWrap::new(&key);
     let mut kept = 0usize;
     {
         let mut stmt = tx.prepare(
             // In arrival order, straight from the table (the roster index would order by code
             // and leave every envelope to sort).
-            "SELECT id, code, side, envelope, survey_sha256 FROM responses NOT INDEXED WHERE state = 'accepted' ORDER BY id",
+            "SELECT id, code, side, envelope, survey_sha256, open_key, envelope_sha256 FROM responses NOT INDEXED WHERE state = 'accepted' ORDER BY id",
         )?;
         let mut insert = tx.prepare(
             "INSERT INTO records(person_id, pair_id, side, survey_sha256, envelope) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -226,7 +227,10 @@ pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
             let pair = pseudonyms.get_or_assign(true, &code, n_pairs);
             let envelope = row.get_ref(3)?.as_blob()?;
             let env = plp_core::envelope::Envelope::from_stored(envelope)?;
-            let plain = opener.open(&env)?.plaintext;
+            let open_key: Option<Vec<u8>> = row.get(5)?;
+            let sha: String = row.get(6)?;
+            let plain =
+                crate::dataset::open_stored(&env, open_key.as_deref(), &sha, &opener, &wrap)?;
             let plp_core::payload::Payload::Response(p) = plp_core::payload::parse(&plain)? else {
                 bail!("stored response {person} does not hold a response payload");
             };
