@@ -195,7 +195,7 @@ pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
     let key = super::unlock(&study, None)?;
     let tx = store.tx()?;
     // Counted first (from the roster index), so that the rows can then be read one at a
-    // time: holding every envelope at once took 377 MB at 100,000 responses.
+    // time: holding every envelope at once took 292 MB at 100,000 packed responses.
     let (n_people, n_pairs): (i64, i64) = tx.query_row(
         "SELECT COUNT(*), COUNT(DISTINCT code) FROM responses WHERE state = 'accepted'",
         [],
@@ -207,7 +207,6 @@ pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
     let mut pseudonyms = crate::pseudonyms::Pseudonyms::load(&tx)?;
     let opener = crate::store::opener(&key, &study.config.study_id)?;
     let wrap = crate::store::OpenKeyWrap::new(&key);
-    let mut kept = 0usize;
     {
         let mut stmt = tx.prepare(
             // In arrival order, straight from the table (the roster index would order by code
@@ -245,7 +244,6 @@ pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
                 .public()
                 .seal(&study.config.study_id, &record_json, random::<32>())?;
             insert.execute(params![person, pair, side, survey_sha, sealed.to_json()])?;
-            kept += 1;
         }
     }
     let responses = tx.execute("DELETE FROM responses", [])?;
@@ -258,14 +256,14 @@ pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
     record(
         &tx,
         "identifiers_destroyed",
-        serde_json::json!({ "records_kept": kept, "envelopes_erased": responses, "quarantine_erased": quarantined, "withdrawal_requests_erased": requests }),
+        serde_json::json!({ "records_kept": n_people, "envelopes_erased": responses, "quarantine_erased": quarantined, "withdrawal_requests_erased": requests }),
     )?;
     tx.commit()?;
     store.conn.execute_batch("VACUUM")?;
     store.checkpoint()?;
     println!(
         "Identifiers destroyed at {at}: {} pseudonymised record(s) kept; {responses} envelope(s), {quarantined} quarantined file(s) and all pair codes and tags erased. Withdrawal by memorable word is no longer possible.",
-        kept
+        n_people
     );
     let _ = Class::<i64>::Singleton(0).name();
     Ok(())
