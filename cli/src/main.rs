@@ -12,6 +12,7 @@ mod pseudonyms;
 mod serve;
 mod store;
 mod study;
+mod writeback;
 
 use clap::Parser;
 

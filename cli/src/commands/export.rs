@@ -15,6 +15,7 @@ use super::Opened;
 use crate::args::ExportArgs;
 use crate::dataset::{self, Member, Roster};
 use crate::store::audit;
+use crate::writeback::Streamed;
 use anyhow::{bail, Context, Result};
 use plp_core::codebook;
 use plp_core::disclosure::{self, Assessment, PairRisk};
@@ -194,7 +195,7 @@ fn qi_columns(t: &Table, qis: &[String], suffixes: &[&str]) -> Vec<usize> {
 /// A file being written into the export folder, hashed as it goes.
 struct Out {
     name: String,
-    file: std::io::BufWriter<std::fs::File>,
+    file: std::io::BufWriter<Streamed>,
     hash: Sha256,
 }
 
@@ -205,7 +206,7 @@ impl Out {
             .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(Out {
             name,
-            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            file: std::io::BufWriter::with_capacity(1 << 20, Streamed::new(file)),
             hash: Sha256::new(),
         })
     }
@@ -219,7 +220,7 @@ impl Out {
     /// Flushes and syncs; the file's name and SHA-256.
     fn finish(self) -> Result<(String, String)> {
         let file = self.file.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
+        file.into_synced()?;
         Ok((self.name, hex::encode(self.hash.finalize())))
     }
 }
