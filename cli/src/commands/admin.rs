@@ -4,7 +4,7 @@ use super::{confirm, Opened};
 use crate::store::{audit as record, audit_events, set_meta, verify_audit};
 use crate::study::{now, random};
 use anyhow::{bail, Result};
-use plp_core::linkage::{link, Class};
+use plp_core::linkage::link;
 use plp_core::survey::Side;
 use rusqlite::params;
 use std::path::Path;
@@ -265,6 +265,5 @@ pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
         "Identifiers destroyed at {at}: {} pseudonymised record(s) kept; {responses} envelope(s), {quarantined} quarantined file(s) and all pair codes and tags erased. Withdrawal by memorable word is no longer possible.",
         n_people
     );
-    let _ = Class::<i64>::Singleton(0).name();
     Ok(())
 }
