@@ -17,6 +17,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::path::PathBuf;
 
 /// Bytes between two hints: 0.03 s of writes at the 1.1 GB/s measured with a sync every
 /// 64 MiB.
@@ -40,7 +41,8 @@ impl Streamed {
         Streamed::with_stride(file, STRIDE)
     }
 
-    fn with_stride(file: File, stride: u64) -> Streamed {
+    /// With hints every `stride` bytes.
+    pub fn with_stride(file: File, stride: u64) -> Streamed {
         Streamed {
             file,
             stride,
@@ -48,6 +50,11 @@ impl Streamed {
             started: 0,
             dropped: 0,
         }
+    }
+
+    /// The file, as written so far (not synced; see [`Streamed::into_synced`]).
+    pub fn into_file(self) -> File {
+        self.file
     }
 
     /// Syncs the file to disk, then drops what is left of it in the page cache.
@@ -76,17 +83,85 @@ impl Write for Streamed {
     }
 }
 
+/// A file another writer fills (SQLite's store and its rollback journal during an
+/// ingest), followed by its length: what was added since the stride before starts writing
+/// back, and the stride before that is dropped, as [`Streamed`] does for its own writes.
+///
+/// Why: an ingest of a million envelopes writes 3.2 GB of store and 0.66 GB of journal.
+/// Written into new pages, that cost 20.45-38.54 s of system time in six runs; followed
+/// like this, 4.12-4.14 s. Only clean pages are dropped, so what SQLite has not yet
+/// written back stays, and pages it reads again later come from the disk.
+pub struct Follower {
+    path: PathBuf,
+    file: Option<File>,
+    stride: u64,
+    /// Writeback has been started for everything from `dropped` up to this offset.
+    started: u64,
+    /// Pages before this offset (and after the length the file had when followed) have
+    /// been dropped.
+    dropped: u64,
+}
+
+impl Follower {
+    /// Follows `path` from its present length on (what it holds already is left alone).
+    /// A file that does not exist yet is looked for again at each step.
+    pub fn new(path: PathBuf) -> Follower {
+        Follower::with_stride(path, STRIDE)
+    }
+
+    fn with_stride(path: PathBuf, stride: u64) -> Follower {
+        let mut f = Follower {
+            path,
+            file: None,
+            stride,
+            started: 0,
+            dropped: 0,
+        };
+        if let Some(len) = f.len() {
+            f.started = len;
+            f.dropped = len;
+        }
+        f
+    }
+
+    fn len(&mut self) -> Option<u64> {
+        if self.file.is_none() {
+            self.file = File::open(&self.path).ok();
+        }
+        self.file.as_ref()?.metadata().ok().map(|m| m.len())
+    }
+
+    /// Looks at the file's length again; once a stride more has been written, starts its
+    /// writeback and drops the stride before. A file that shrank (a journal truncated at
+    /// its commit) is followed again from its new length.
+    pub fn step(&mut self) {
+        let Some(len) = self.len() else { return };
+        if len < self.started {
+            self.started = len;
+            self.dropped = self.dropped.min(len);
+        }
+        if len - self.started >= self.stride {
+            if let Some(file) = &self.file {
+                drop_pages(file, self.started, len);
+                drop_pages(file, self.dropped, self.started);
+            }
+            self.dropped = self.started;
+            self.started = len;
+        }
+    }
+}
+
 /// Asks the kernel to write back and drop `from..to` of the file. Advice only: if refused,
 /// the pages stay cached, and what was written is the same.
 #[cfg(target_os = "linux")]
-fn drop_pages(file: &File, from: u64, to: u64) {
+pub fn drop_pages(file: &File, from: u64, to: u64) {
     if let Some(len) = std::num::NonZeroU64::new(to.saturating_sub(from)) {
         let _ = rustix::fs::fadvise(file, from, Some(len), rustix::fs::Advice::DontNeed);
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn drop_pages(_file: &File, _from: u64, _to: u64) {}
+pub fn drop_pages(_file: &File, _from: u64, _to: u64) {}
 
 #[cfg(test)]
 mod tests {
@@ -108,5 +183,43 @@ mod tests {
         assert!(w.dropped > 0, "strides were passed");
         drop(w.into_synced().unwrap());
         assert_eq!(std::fs::read(&path).unwrap(), expected);
+    }
+
+    /// A follower moves with the file another handle writes, starts over when the file is
+    /// truncated, waits for a file not there yet, and the file holds what was written.
+    #[test]
+    fn a_follower_keeps_up_with_another_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let mut f = Follower::with_stride(path.clone(), 4096);
+        f.step();
+        assert!(f.file.is_none(), "no file yet");
+        let mut w = File::create(&path).unwrap();
+        let mut expected = Vec::new();
+        for i in 0..100u8 {
+            let piece = vec![i; 1000];
+            w.write_all(&piece).unwrap();
+            expected.extend_from_slice(&piece);
+            f.step();
+        }
+        assert!(
+            f.dropped > 0 && f.started > f.dropped,
+            "strides were passed"
+        );
+        assert!(f.started <= 100_000 && 100_000 - f.started < 4096);
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+        w.set_len(0).unwrap();
+        f.step();
+        assert_eq!(
+            (f.started, f.dropped),
+            (0, 0),
+            "followed again from the start"
+        );
+        let mut g = Follower::with_stride(path.clone(), 4096);
+        std::io::Seek::seek(&mut w, std::io::SeekFrom::Start(0)).unwrap();
+        w.write_all(&[7; 5000]).unwrap();
+        assert_eq!(g.started, 0);
+        g.step();
+        assert_eq!((g.started, g.dropped), (5000, 0));
     }
 }

@@ -14,6 +14,7 @@
 use super::Opened;
 use crate::args::ExportArgs;
 use crate::dataset::{self, Member, Roster};
+use crate::spill::Spill;
 use crate::store::audit;
 use crate::writeback::Streamed;
 use anyhow::{bail, Context, Result};
@@ -428,9 +429,10 @@ impl PersonClasses {
         out.into_boxed_str()
     }
 
-    fn push(&mut self, key: Box<str>) {
+    /// Gives respondent `at` the class of `key`.
+    fn set(&mut self, at: usize, key: Box<str>) {
         let n = self.ids.len() as u32;
-        self.of.push(*self.ids.entry(key).or_insert(n));
+        self.of[at] = *self.ids.entry(key).or_insert(n);
     }
 
     /// Class numbers of rows holding the respondents `rows` (one or two each).
@@ -511,12 +513,14 @@ struct Answered {
     cells: Vec<Box<str>>,
     /// Each respondent's quasi-identifier class, when [`person_qi_cells`] applies.
     classes: Option<PersonClasses>,
-    /// The free-text file, written but not yet flushed or synced (see [`write_files`]).
-    free_text_file: Out,
+    /// The free-text file, its header written, and its rows still in their buckets (see
+    /// [`write_files`]).
+    free_text: (Out, Spill),
 }
 
-/// Opens every respondent's answers, once, in person order: free text written as it comes,
-/// cells kept (and, when it can be, each respondent's quasi-identifier class).
+/// Opens every respondent's answers, once, in the store's order: cells kept in person
+/// order (and, when it can be, each respondent's quasi-identifier class), free text
+/// written in person order through a [`Spill`].
 fn open_answers(
     tmp: &Path,
     readers: &dataset::Readers,
@@ -533,23 +537,26 @@ fn open_answers(
         &tables.pw_cols,
         n_cells,
     );
+    // Class numbers are given in the order respondents are opened: only which respondents
+    // share one counts (`PersonClasses::rows`).
     let mut classes = qi_cells.as_ref().map(|_| PersonClasses {
         ids: HashMap::new(),
-        of: Vec::with_capacity(people.len()),
+        of: vec![0; people.len()],
     });
-    let mut ft = Out::create(tmp, format!("{}.csv", tables.free_text.name))?;
-    ft.write(&csv_header(&tables.free_text))?;
-    let mut cells: Vec<Box<str>> = Vec::with_capacity(people.len());
+    let mut spill = Spill::new(&tmp.join(".free-text"), people.len())?;
+    let mut cells: Vec<Box<str>> = vec![Box::default(); people.len()];
     dataset::open_payloads(
         readers,
         key,
         people,
         stop,
-        |members: &[Member], plains| {
+        |positions: &[usize], plains| {
             let mut text = Vec::new();
-            let mut out = Vec::with_capacity(members.len());
+            let mut ends = Vec::with_capacity(positions.len());
+            let mut out = Vec::with_capacity(positions.len());
             let mut keys = Vec::new();
-            for (m, plain) in members.iter().zip(&plains) {
+            for (&p, plain) in positions.iter().zip(&plains) {
+                let m = &people[p];
                 let answers = dataset::answers_of(m, plain)?;
                 let who = Who {
                     pair_id: &m.pair_id,
@@ -561,34 +568,45 @@ fn open_answers(
                     write_row(&mut text, &fields, &[], 0, &[]);
                 })
                 .into_boxed_str();
+                ends.push(text.len());
                 if let Some(positions) = &qi_cells {
                     keys.push(PersonClasses::key(&joined, positions));
                 }
                 out.push(joined);
             }
-            Ok((out, text, keys))
+            Ok((out, text, ends, keys))
         },
-        |_, (c, text, keys)| {
-            cells.extend(c);
-            if let Some(classes) = &mut classes {
-                keys.into_iter().for_each(|k| classes.push(k));
+        |positions, (c, text, ends, keys)| {
+            let mut from = 0;
+            for ((&p, c), end) in positions.iter().zip(c).zip(ends) {
+                cells[p] = c;
+                spill.push(p, &text[from..end])?;
+                from = end;
             }
-            ft.write(&text)
+            if let Some(classes) = &mut classes {
+                for (&p, k) in positions.iter().zip(keys) {
+                    classes.set(p, k);
+                }
+            }
+            Ok(())
         },
     )?;
+    let mut ft = Out::create(tmp, format!("{}.csv", tables.free_text.name))?;
+    ft.write(&csv_header(&tables.free_text))?;
     Ok(Answered {
         cells,
         classes,
-        free_text_file: ft,
+        free_text: (ft, spill),
     })
 }
 
 /// Writes the tables and the other files into `tmp`; every file's name and SHA-256 in the
 /// export's order.
 ///
-/// The free-text file, already written, is synced on a thread of its own meanwhile: it is
-/// the largest (~1 GB at a million respondents), and its sync held up everything after it
-/// (a second and more with both cores idle).
+/// The free-text file's rows are written from their buckets and the file synced on a thread
+/// of its own meanwhile: it is the largest (~1 GB at a million respondents); written first,
+/// its buckets' reading held the export up for ~4 s with a core idle, and its sync held up
+/// everything after it.
 fn write_files(
     tmp: &Path,
     roster: &Roster,
@@ -599,11 +617,14 @@ fn write_files(
     let Answered {
         cells,
         classes,
-        free_text_file,
+        free_text: (mut ft, spill),
     } = answered;
     // Both are waited for before either's error is returned.
     let (others, free_text) = std::thread::scope(|scope| {
-        let synced = scope.spawn(move || free_text_file.finish());
+        let synced = scope.spawn(move || {
+            spill.drain(|rows| ft.write(rows))?;
+            ft.finish()
+        });
         let others = write_others(tmp, roster, tables, cells, classes, spec);
         (others, dataset::joined(synced))
     });
@@ -982,10 +1003,11 @@ mod tests {
             .collect();
         let mut classes = PersonClasses {
             ids: HashMap::new(),
-            of: Vec::new(),
+            of: vec![0; cells.len()],
         };
-        for c in &cells {
-            classes.push(PersonClasses::key(c, &positions));
+        // Numbered in another order than the rows' (as export opens in the store's order).
+        for (i, c) in cells.iter().enumerate().rev() {
+            classes.set(i, PersonClasses::key(c, &positions));
         }
         let ind = class_ids(
             (0..cells.len()).map(|i| (["p", "r", "A", "x"], [i])),

@@ -23,6 +23,7 @@ use crate::args::IngestArgs;
 use crate::serve::inbox::{Inbox, INBOX_FILE};
 use crate::store::{audit, opener, OpenKeyWrap, Store};
 use crate::study::{now, INBOX_DIR};
+use crate::writeback::Follower;
 use anyhow::{bail, Context, Result};
 use plp_core::envelope::{fingerprint, received_bytes, Envelope, MAX_ENVELOPE_BYTES};
 use plp_core::fastopen::{AeadKey, Opener};
@@ -427,6 +428,8 @@ fn record_all(
         let mut ready: BTreeMap<u64, Vec<Examined>> = BTreeMap::new();
         let mut open: Option<Open<'_>> = None;
         let mut commit_every = BATCH;
+        // The store's and its journal's pages leave the page cache as they are written.
+        let mut following = followers(store);
         loop {
             // Keep every worker busy, and up to `AHEAD` batches in all, so the workers go on
             // opening while a commit writes.
@@ -483,6 +486,7 @@ fn record_all(
             for ex in batch {
                 record(&o.tx, &mut seen, tools, locked, ex, &at, &mut o.counts)?;
             }
+            following.iter_mut().for_each(Follower::step);
             if o.shas.len() >= commit_every {
                 let o = open.take().expect("a transaction is open");
                 summary.add(&o.counts);
@@ -502,6 +506,18 @@ fn record_all(
         Ok(())
     })?;
     Ok(summary)
+}
+
+/// Followers of the store's file and of its rollback journal ([`Follower`]); none for a
+/// store in memory.
+fn followers(store: &Store) -> Vec<Follower> {
+    match store.conn.path().filter(|p| !p.is_empty()) {
+        Some(path) => vec![
+            Follower::new(PathBuf::from(path)),
+            Follower::new(PathBuf::from(format!("{path}-journal"))),
+        ],
+        None => Vec::new(),
+    }
 }
 
 /// The size the environment variable `name` gives (a positive number), else `default`.

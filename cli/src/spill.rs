@@ -1,0 +1,203 @@
+//! Pieces produced in one order and written out in another: each piece goes to one of a
+//! few bucket files by its place in the final order, then each bucket in turn is read
+//! back, sorted in memory and handed on.
+//!
+//! Why: export opens respondents in the order their rows lie in the store (see
+//! [`crate::dataset::open_payloads`]) but writes the free-text file in the roster's order,
+//! by pseudonym. That file is ~1 GB at a million respondents, more than an export may hold
+//! in memory; a bucket of [`PER_BUCKET`] respondents is ~33 MB of it. The buckets are
+//! written and read with their pages dropped behind them ([`Streamed`]), so the page cache
+//! reuses the same pages.
+//!
+//! The bucket files hold free text in the clear, as the export's own files do, inside the
+//! export's temporary folder; they are deleted as soon as they are read, and with that
+//! folder if the export fails.
+
+use crate::writeback::{drop_pages, Streamed};
+use anyhow::{bail, Context, Result};
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+/// Places per bucket (at most [`MAX_BUCKETS`] buckets; more places per bucket beyond).
+const PER_BUCKET: usize = 32 * 1024;
+const MAX_BUCKETS: usize = 256;
+/// Bytes between two page-cache hints in a bucket file: small, as all buckets are written
+/// at once.
+const STRIDE: u64 = 4 << 20;
+
+/// Pieces for places `0..n`, kept in bucket files until [`Spill::drain`].
+pub struct Spill {
+    dir: PathBuf,
+    per_bucket: usize,
+    n: usize,
+    buckets: Vec<BufWriter<Streamed>>,
+}
+
+impl Spill {
+    /// Buckets for places `0..n` in a new folder `dir` (removed when done or dropped).
+    pub fn new(dir: &Path, n: usize) -> Result<Spill> {
+        let per_bucket = PER_BUCKET.max(n.div_ceil(MAX_BUCKETS));
+        let count = n.div_ceil(per_bucket).max(1);
+        std::fs::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut spill = Spill {
+            dir: dir.to_path_buf(),
+            per_bucket,
+            n,
+            buckets: Vec::with_capacity(count),
+        };
+        for i in 0..count {
+            let path = spill.bucket(i);
+            let file =
+                File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+            spill.buckets.push(BufWriter::with_capacity(
+                64 << 10,
+                Streamed::with_stride(file, STRIDE),
+            ));
+        }
+        Ok(spill)
+    }
+
+    fn bucket(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("bucket-{i:03}"))
+    }
+
+    /// Keeps `bytes` for place `at` (one piece per place; nothing kept for an empty one).
+    pub fn push(&mut self, at: usize, bytes: &[u8]) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if at >= self.n {
+            bail!("place {at} is past the {} expected", self.n);
+        }
+        let len = u32::try_from(bytes.len()).context("a piece of 4 GiB or more")?;
+        let w = &mut self.buckets[at / self.per_bucket];
+        w.write_all(&(at as u64).to_le_bytes())?;
+        w.write_all(&len.to_le_bytes())?;
+        w.write_all(bytes)?;
+        Ok(())
+    }
+
+    /// Hands every piece to `out` in the order of its place, then removes the buckets.
+    /// The next bucket is read on a thread of its own while one is sorted and handed on.
+    pub fn drain(mut self, mut out: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let mut paths = Vec::with_capacity(self.buckets.len());
+        for (i, w) in std::mem::take(&mut self.buckets).into_iter().enumerate() {
+            drop(w.into_inner().map_err(|e| e.into_error())?.into_file());
+            paths.push(self.bucket(i));
+        }
+        // Two buffers go round: one being read into, one being handed on.
+        let (full_tx, full_rx) = mpsc::sync_channel::<Result<Vec<u8>>>(1);
+        let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+        for _ in 0..2 {
+            empty_tx.send(Vec::new()).expect("receiver alive");
+        }
+        std::thread::scope(|scope| -> Result<()> {
+            scope.spawn(move || {
+                for path in &paths {
+                    let Ok(mut buf) = empty_rx.recv() else { return };
+                    buf.clear();
+                    let read = read_bucket(path, &mut buf).map(|()| buf);
+                    let failed = read.is_err();
+                    if full_tx.send(read).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            let mut pieces: Vec<(u64, usize, usize)> = Vec::new();
+            // Ends when the reader has sent every bucket (or failed, sending why).
+            for buf in full_rx {
+                let buf = buf?;
+                pieces.clear();
+                let mut offset = 0usize;
+                while offset < buf.len() {
+                    let head = buf
+                        .get(offset..offset + 12)
+                        .context("a bucket file is cut short")?;
+                    let at = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+                    let len = u32::from_le_bytes(head[8..].try_into().expect("4 bytes")) as usize;
+                    if buf.len() - offset - 12 < len {
+                        bail!("a bucket file is cut short");
+                    }
+                    pieces.push((at, offset + 12, len));
+                    offset += 12 + len;
+                }
+                pieces.sort_unstable_by_key(|p| p.0);
+                for &(_, from, len) in &pieces {
+                    out(&buf[from..from + len])?;
+                }
+                // The reader may have stopped; then this buffer is not needed.
+                let _ = empty_tx.send(buf);
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Reads a bucket file into `buf`, then drops its pages and removes it.
+fn read_bucket(path: &Path, buf: &mut Vec<u8>) -> Result<()> {
+    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    file.read_to_end(buf)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    drop_pages(&file, 0, buf.len() as u64);
+    drop(file);
+    std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
+    Ok(())
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        self.buckets.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pieces pushed in any order come out in the order of their places, across buckets;
+    /// empty places give nothing; the folder is gone afterwards.
+    #[test]
+    fn pieces_come_out_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("spill");
+        let n = PER_BUCKET * 2 + 17;
+        let mut spill = Spill::new(&dir, n).unwrap();
+        assert_eq!(spill.buckets.len(), 3);
+        // A permutation of the places: a stride prime to n.
+        let order: Vec<usize> = (0..n).map(|i| (i * 7919) % n).collect();
+        for &at in &order {
+            let piece = if at % 5 == 0 {
+                String::new()
+            } else {
+                format!("{at}:{}\n", "y".repeat(at % 13))
+            };
+            spill.push(at, piece.as_bytes()).unwrap();
+        }
+        let mut got = Vec::new();
+        spill
+            .drain(|b| {
+                got.extend_from_slice(b);
+                Ok(())
+            })
+            .unwrap();
+        let expected: String = (0..n)
+            .filter(|at| at % 5 != 0)
+            .map(|at| format!("{at}:{}\n", "y".repeat(at % 13)))
+            .collect();
+        assert_eq!(String::from_utf8(got).unwrap(), expected);
+        assert!(!dir.exists());
+    }
+
+    /// A place past the end is an error, not a piece lost.
+    #[test]
+    fn a_place_past_the_end_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut spill = Spill::new(&tmp.path().join("s"), 3).unwrap();
+        assert!(spill.push(3, b"x").is_err());
+        drop(spill);
+        assert!(!tmp.path().join("s").exists());
+    }
+}
