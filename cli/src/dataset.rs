@@ -28,6 +28,7 @@ use plp_core::seal::KeyPair;
 use plp_core::survey::Side;
 use rusqlite::{OpenFlags, OptionalExtension};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Mutex};
 use zeroize::Zeroizing;
@@ -502,7 +503,7 @@ pub fn open_payloads<T: Send>(
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(chunks.len().max(1));
-    let ahead = crate::readahead::Ahead::start(std::path::Path::new(path));
+    let ahead = (!chunks.is_empty()).then(|| crate::readahead::Ahead::start(Path::new(path)));
     let next = Mutex::new(0usize);
     let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Result<T>)>(workers * 2);
     // How far the sink has got: workers wait rather than run ahead by more than this.
@@ -513,7 +514,7 @@ pub fn open_payloads<T: Send>(
         for _ in 0..workers {
             let done_tx = done_tx.clone();
             let (next, chunks, opener, wrap, each, path, ahead) =
-                (&next, &chunks, &opener, &wrap, &each, &path, &ahead);
+                (&next, &chunks, &opener, &wrap, &each, &path, ahead.as_ref());
             let (consumed, cv) = (&consumed, &cv);
             scope.spawn(move || {
                 let mut reader = match Reader::open(path) {
@@ -539,7 +540,9 @@ pub fn open_payloads<T: Send>(
                             c = cv.wait(c).expect("not poisoned");
                         }
                     }
-                    ahead.reading(i, chunks.len());
+                    if let Some(ahead) = ahead {
+                        ahead.reading(i, chunks.len());
+                    }
                     let result = reader
                         .chunk(chunks[i].iter().map(|&p| &people[p]), opener, wrap)
                         .and_then(|answers| each(chunks[i], answers));
@@ -568,7 +571,9 @@ pub fn open_payloads<T: Send>(
                 };
                 sink(chunk, value)?;
                 *consumed.lock().expect("not poisoned") = i + 1;
-                ahead.read(i + 1, chunks.len());
+                if let Some(ahead) = &ahead {
+                    ahead.read(i + 1, chunks.len());
+                }
                 cv.notify_all();
             }
             Ok(())

@@ -14,7 +14,7 @@
 //! worker's read goes to the disk as it would without this; nothing read is ever wrong.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -121,7 +121,8 @@ impl Drop for Ahead {
 }
 
 /// Reads `file` ahead of the readers and drops it behind them until told to stop, then
-/// drops what is left of what it read; the bytes read.
+/// drops what is left of what it read; where it got to. The file is never closed (see
+/// [`crate::writeback::keep_open`]): it is the store, which SQLite has open and locked.
 fn follow(mut file: File, s: &Shared) -> u64 {
     let mut buf = vec![0u8; s.chunk];
     let (mut pos, mut dropped) = (0u64, 0u64);
@@ -131,6 +132,13 @@ fn follow(mut file: File, s: &Shared) -> u64 {
         if behind >= dropped + s.behind {
             crate::writeback::drop_pages(&file, dropped, behind);
             dropped = behind;
+        }
+        if pos < dropped {
+            // The readers got ahead of this thread: what they left behind is not read.
+            match file.seek(SeekFrom::Start(dropped)) {
+                Ok(_) => pos = dropped,
+                Err(_) => break,
+            }
         }
         let want = (s.reading.load(Ordering::Relaxed).max(done) + s.ahead).min(s.len);
         if pos < want {
@@ -145,7 +153,8 @@ fn follow(mut file: File, s: &Shared) -> u64 {
         // Woken when the readers move on; the timeout only bounds a missed wake-up.
         let _ = s.moved.wait_timeout(guard, Duration::from_millis(20));
     }
-    crate::writeback::drop_pages(&file, dropped, pos);
+    crate::writeback::drop_pages(&file, dropped, pos.max(dropped));
+    crate::writeback::keep_open(file);
     pos
 }
 

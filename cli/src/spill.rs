@@ -94,6 +94,9 @@ impl Spill {
             empty_tx.send(Vec::new()).expect("receiver alive");
         }
         std::thread::scope(|scope| -> Result<()> {
+            // Owned here, so that leaving early (a failed write) wakes the reader waiting
+            // for a buffer, and the scope can end.
+            let empty_tx = empty_tx;
             scope.spawn(move || {
                 for path in &paths {
                     let Ok(mut buf) = empty_rx.recv() else { return };
@@ -188,6 +191,29 @@ mod tests {
             .map(|at| format!("{at}:{}\n", "y".repeat(at % 13)))
             .collect();
         assert_eq!(String::from_utf8(got).unwrap(), expected);
+        assert!(!dir.exists());
+    }
+
+    /// A failure to write what is drained ends the drain with that error (the bucket
+    /// reader does not wait for ever), and the buckets are removed.
+    #[test]
+    fn a_failed_write_ends_the_drain() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("spill");
+        let n = PER_BUCKET * 4;
+        let mut spill = Spill::new(&dir, n).unwrap();
+        for at in 0..n {
+            spill.push(at, b"row\n").unwrap();
+        }
+        let mut calls = 0;
+        let e = spill
+            .drain(|_| {
+                calls += 1;
+                anyhow::bail!("disk full")
+            })
+            .unwrap_err();
+        assert_eq!(e.to_string(), "disk full");
+        assert_eq!(calls, 1);
         assert!(!dir.exists());
     }
 

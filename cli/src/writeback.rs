@@ -151,6 +151,30 @@ impl Follower {
     }
 }
 
+impl Drop for Follower {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            keep_open(file);
+        }
+    }
+}
+
+/// Descriptors of SQLite's files that plp opened beside SQLite, kept open until the process
+/// ends: closing any descriptor of a file releases every POSIX lock the process holds on it
+/// (SQLite's "How To Corrupt An SQLite Database File", 2.2), so closing one while a
+/// connection holds a lock on the store would let another process write under it.
+static KEPT_OPEN: std::sync::Mutex<Vec<File>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps `file` open until the process ends (see [`KEPT_OPEN`]).
+pub fn keep_open(file: File) {
+    if let Ok(mut kept) = KEPT_OPEN.lock() {
+        kept.push(file);
+    } else {
+        // Poisoned: still never closed.
+        std::mem::forget(file);
+    }
+}
+
 /// Asks the kernel to write back and drop `from..to` of the file. Advice only: if refused,
 /// the pages stay cached, and what was written is the same.
 #[cfg(target_os = "linux")]
