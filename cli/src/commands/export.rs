@@ -545,6 +545,8 @@ fn open_answers(
     });
     let mut spill = Spill::new(&tmp.join(".free-text"), people.len())?;
     let mut cells: Vec<Box<str>> = vec![Box::default(); people.len()];
+    // Respondents handed back: every one, or the export fails rather than write blanks.
+    let mut opened = 0usize;
     dataset::open_payloads(
         readers,
         key,
@@ -577,6 +579,7 @@ fn open_answers(
             Ok((out, text, ends, keys))
         },
         |positions, (c, text, ends, keys)| {
+            opened += positions.len();
             let mut from = 0;
             for ((&p, c), end) in positions.iter().zip(c).zip(ends) {
                 cells[p] = c;
@@ -591,6 +594,13 @@ fn open_answers(
             Ok(())
         },
     )?;
+    if opened != people.len() {
+        bail!(
+            "{} of {} respondents were opened; nothing was exported",
+            opened,
+            people.len()
+        );
+    }
     let mut ft = Out::create(tmp, format!("{}.csv", tables.free_text.name))?;
     ft.write(&csv_header(&tables.free_text))?;
     Ok(Answered {
