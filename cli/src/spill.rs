@@ -5,7 +5,7 @@
 //! Why: export opens respondents in the order their rows lie in the store (see
 //! [`crate::dataset::open_payloads`]) but writes the free-text file in the roster's order,
 //! by pseudonym. That file is ~1 GB at a million respondents, more than an export may hold
-//! in memory; a bucket of [`PER_BUCKET`] respondents is ~33 MB of it. The buckets are
+//! in memory; a million respondents make 31 buckets of [`PER_BUCKET`], ~1/31 of it each. The buckets are
 //! written and read with their pages dropped behind them ([`Streamed`]), so the page cache
 //! reuses the same pages.
 //!
@@ -65,11 +65,11 @@ impl Spill {
 
     /// Keeps `bytes` for place `at` (one piece per place; nothing kept for an empty one).
     pub fn push(&mut self, at: usize, bytes: &[u8]) -> Result<()> {
-        if bytes.is_empty() {
-            return Ok(());
-        }
         if at >= self.n {
             bail!("place {at} is past the {} expected", self.n);
+        }
+        if bytes.is_empty() {
+            return Ok(());
         }
         let len = u32::try_from(bytes.len()).context("a piece of 4 GiB or more")?;
         let w = &mut self.buckets[at / self.per_bucket];
@@ -84,7 +84,8 @@ impl Spill {
     pub fn drain(mut self, mut out: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
         let mut paths = Vec::with_capacity(self.buckets.len());
         for (i, w) in std::mem::take(&mut self.buckets).into_iter().enumerate() {
-            drop(w.into_inner().map_err(|e| e.into_error())?.into_file());
+            // Flushed; the file closes with its `Streamed`.
+            w.into_inner().map_err(|e| e.into_error())?;
             paths.push(self.bucket(i));
         }
         // Two buffers go round: one being read into, one being handed on.
