@@ -167,7 +167,14 @@ pub fn roster(
     survey_sha256: &str,
     allocated: Option<&[String]>,
 ) -> Result<Roster> {
-    Ok(roster_with(store, survey_sha256, allocated, |_, _| Ok(()))?.0)
+    Ok(roster_with(
+        store,
+        survey_sha256,
+        allocated,
+        || Ok(()),
+        |_, _, ()| Ok(()),
+    )?
+    .0)
 }
 
 /// [`roster`], running `meanwhile` on the roster (on a thread of its own) while the
@@ -177,12 +184,16 @@ pub fn roster(
 /// and needs only the roster. Returns once both are done, the pseudonyms committed: what
 /// `meanwhile` made is published only then. Either's error is returned (storing's first).
 /// `meanwhile` is also given a flag set when storing fails, so that it can stop early
-/// ([`open_payloads`] does) rather than finish work whose result is thrown away.
-pub fn roster_with<T: Send>(
+/// ([`open_payloads`] does) rather than finish work whose result is thrown away, and what
+/// `ready` returned. `ready` runs once the store has been read and before anything is
+/// written to it: an export waits there for its key ([`crate::commands::unlock_behind`]),
+/// so a wrong passphrase leaves the store as it was.
+pub fn roster_with<K: Send, T: Send>(
     store: &mut Store,
     survey_sha256: &str,
     allocated: Option<&[String]>,
-    meanwhile: impl FnOnce(&Roster, &AtomicBool) -> Result<T> + Send,
+    ready: impl FnOnce() -> Result<K>,
+    meanwhile: impl FnOnce(&Roster, &AtomicBool, K) -> Result<T> + Send,
 ) -> Result<(Roster, T)> {
     // See ROSTER_CACHE_KIB: linking and writing pseudonyms, given back after.
     store
@@ -224,6 +235,7 @@ pub fn roster_with<T: Send>(
             }
         });
     }
+    let ready = ready()?;
     let tx = store.tx()?;
     let mut pseudonyms = if destroyed {
         None
@@ -345,7 +357,7 @@ pub fn roster_with<T: Send>(
     };
     let failed = AtomicBool::new(false);
     let (saved, made) = std::thread::scope(|scope| {
-        let made = scope.spawn(|| meanwhile(&roster, &failed));
+        let made = scope.spawn(|| meanwhile(&roster, &failed, ready));
         let saved = (|| -> Result<()> {
             if let Some(p) = pseudonyms {
                 p.save(&tx)?;
@@ -940,7 +952,18 @@ mod tests {
                 .map(|m| (m.pair_id.clone(), m.person_id.clone()))
                 .collect()
         };
-        let (first, seen) = roster_with(&mut store, &sha, None, |r, _| Ok(ids(r))).expect("roster");
+        // What `ready` gives reaches `meanwhile`; until it has run, nothing is written.
+        let (first, seen) = roster_with(
+            &mut store,
+            &sha,
+            None,
+            || Ok(7),
+            |r, _, seven| {
+                assert_eq!(seven, 7);
+                Ok(ids(r))
+            },
+        )
+        .expect("roster");
         assert_eq!(ids(&first), seen);
         assert_eq!(first.people.len(), 40);
         assert_eq!(first.pairs.len(), 20);
@@ -968,14 +991,57 @@ mod tests {
             assert_eq!(b.side, Side::B);
         }
         // `meanwhile`'s failure is the roster's.
-        let e = roster_with(&mut store, &sha, None, |_, _| -> Result<()> {
-            anyhow::bail!("meanwhile failed")
-        })
+        let e = roster_with(
+            &mut store,
+            &sha,
+            None,
+            || Ok(()),
+            |_, _, ()| -> Result<()> { anyhow::bail!("meanwhile failed") },
+        )
         .err()
         .expect("fails");
         assert_eq!(e.to_string(), "meanwhile failed");
         let again = roster(&mut store, &sha, None).expect("roster again");
         assert_eq!(ids(&again), ids(&first));
+    }
+
+    /// When `ready` fails (an export's key does not unlock), its error is returned,
+    /// `meanwhile` does not run, and no pseudonym is stored.
+    #[test]
+    fn roster_with_writes_nothing_when_not_ready() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let sha = "a".repeat(64);
+        let mut store = store_with_survey(&dir, &sha);
+        for n in 0..4 {
+            add_response(
+                &store,
+                n + 1,
+                "C",
+                if n % 2 == 0 { "a" } else { "b" },
+                &sha,
+                &[0],
+            );
+        }
+        let ran = AtomicBool::new(false);
+        let e = roster_with(
+            &mut store,
+            &sha,
+            None,
+            || -> Result<()> { bail!("wrong passphrase") },
+            |_, _, ()| {
+                ran.store(true, Ordering::Relaxed);
+                Ok(())
+            },
+        )
+        .err()
+        .expect("fails");
+        assert_eq!(e.to_string(), "wrong passphrase");
+        assert!(!ran.load(Ordering::Relaxed));
+        let stored: i64 = store
+            .conn
+            .query_row("SELECT COUNT(*) FROM pseudonyms", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(stored, 0);
     }
 
     /// When storing the pseudonyms fails, `meanwhile` is told (so an export stops opening
@@ -997,17 +1063,23 @@ mod tests {
             )
             .expect("trigger");
         let told = AtomicBool::new(false);
-        let e = roster_with(&mut store, &sha, None, |_, stop| -> Result<()> {
-            let waited = std::time::Instant::now();
-            while !stop.load(Ordering::Relaxed) {
-                if waited.elapsed() > std::time::Duration::from_secs(30) {
-                    bail!("never told");
+        let e = roster_with(
+            &mut store,
+            &sha,
+            None,
+            || Ok(()),
+            |_, stop, ()| -> Result<()> {
+                let waited = std::time::Instant::now();
+                while !stop.load(Ordering::Relaxed) {
+                    if waited.elapsed() > std::time::Duration::from_secs(30) {
+                        bail!("never told");
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
                 }
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            told.store(true, Ordering::Relaxed);
-            bail!("stopped")
-        })
+                told.store(true, Ordering::Relaxed);
+                bail!("stopped")
+            },
+        )
         .err()
         .expect("fails");
         assert!(told.load(Ordering::Relaxed));

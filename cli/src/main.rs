@@ -7,6 +7,7 @@
 mod args;
 mod commands;
 mod dataset;
+mod direct;
 mod keyfile;
 mod pseudonyms;
 mod readahead;

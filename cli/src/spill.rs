@@ -6,33 +6,32 @@
 //! [`crate::dataset::open_payloads`]) but writes the free-text file in the roster's order,
 //! by pseudonym. That file is ~1 GB at a million respondents, more than an export may hold
 //! in memory; a million respondents make 31 buckets of [`PER_BUCKET`], ~1/31 of it each. The buckets are
-//! written and read with their pages dropped behind them ([`Streamed`]), so the page cache
-//! reuses the same pages.
+//! written and read past the page cache ([`Direct`], [`read_whole`]).
 //!
 //! The bucket files hold free text in the clear, as the export's own files do, inside the
 //! export's temporary folder; they are deleted as soon as they are read, and with that
 //! folder if the export fails.
 
-use crate::writeback::{drop_pages, Streamed};
+use crate::direct::{read_whole, Direct};
 use anyhow::{bail, Context, Result};
-use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 /// Places per bucket (at most [`MAX_BUCKETS`] buckets; more places per bucket beyond).
 const PER_BUCKET: usize = 32 * 1024;
 const MAX_BUCKETS: usize = 256;
-/// Bytes between two page-cache hints in a bucket file: small, as all buckets are written
-/// at once.
-const STRIDE: u64 = 4 << 20;
+/// Bytes a bucket gathers before they go to the disk ([`Direct`]): all buckets are
+/// written at once (31 at a million respondents: 16 MiB).
+const CHUNK: usize = 512 << 10;
 
 /// Pieces for places `0..n`, kept in bucket files until [`Spill::drain`].
 pub struct Spill {
     dir: PathBuf,
     per_bucket: usize,
     n: usize,
-    buckets: Vec<BufWriter<Streamed>>,
+    buckets: Vec<Direct>,
 }
 
 impl Spill {
@@ -49,12 +48,9 @@ impl Spill {
         };
         for i in 0..count {
             let path = spill.bucket(i);
-            let file =
-                File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
-            spill.buckets.push(BufWriter::with_capacity(
-                64 << 10,
-                Streamed::with_stride(file, STRIDE),
-            ));
+            let file = Direct::create(&path, CHUNK)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            spill.buckets.push(file);
         }
         Ok(spill)
     }
@@ -84,12 +80,13 @@ impl Spill {
     pub fn drain(mut self, mut out: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
         let mut paths = Vec::with_capacity(self.buckets.len());
         for (i, w) in std::mem::take(&mut self.buckets).into_iter().enumerate() {
-            // Flushed; the file closes with its `Streamed`.
-            w.into_inner().map_err(|e| e.into_error())?;
+            // Written out and closed (not synced: the buckets are read back at once).
+            w.close()?;
             paths.push(self.bucket(i));
         }
         // Two buffers go round: one being read into, one being handed on.
-        let (full_tx, full_rx) = mpsc::sync_channel::<Result<Vec<u8>>>(1);
+        // A buffer with where in it the bucket's bytes are.
+        let (full_tx, full_rx) = mpsc::sync_channel::<Result<(Vec<u8>, Range<usize>)>>(1);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
         for _ in 0..2 {
             empty_tx.send(Vec::new()).expect("receiver alive");
@@ -101,8 +98,7 @@ impl Spill {
             scope.spawn(move || {
                 for path in &paths {
                     let Ok(mut buf) = empty_rx.recv() else { return };
-                    buf.clear();
-                    let read = read_bucket(path, &mut buf).map(|()| buf);
+                    let read = read_bucket(path, &mut buf).map(|range| (buf, range));
                     let failed = read.is_err();
                     if full_tx.send(read).is_err() || failed {
                         return;
@@ -111,8 +107,9 @@ impl Spill {
             });
             let mut pieces: Vec<(u64, usize, usize)> = Vec::new();
             // Ends when the reader has sent every bucket (or failed, sending why).
-            for buf in full_rx {
-                let buf = buf?;
+            for read in full_rx {
+                let (whole, range) = read?;
+                let buf = &whole[range];
                 pieces.clear();
                 let mut offset = 0usize;
                 while offset < buf.len() {
@@ -132,22 +129,19 @@ impl Spill {
                     out(&buf[from..from + len])?;
                 }
                 // The reader may have stopped; then this buffer is not needed.
-                let _ = empty_tx.send(buf);
+                let _ = empty_tx.send(whole);
             }
             Ok(())
         })
     }
 }
 
-/// Reads a bucket file into `buf`, then drops its pages and removes it.
-fn read_bucket(path: &Path, buf: &mut Vec<u8>) -> Result<()> {
-    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    file.read_to_end(buf)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    drop_pages(&file, 0, buf.len() as u64);
-    drop(file);
+/// Reads a bucket file into `buf` ([`read_whole`]), then removes it; where in `buf` its
+/// bytes are.
+fn read_bucket(path: &Path, buf: &mut Vec<u8>) -> Result<Range<usize>> {
+    let range = read_whole(path, buf).with_context(|| format!("cannot read {}", path.display()))?;
     std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
-    Ok(())
+    Ok(range)
 }
 
 impl Drop for Spill {

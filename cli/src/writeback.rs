@@ -1,6 +1,7 @@
-//! Files that plp writes once and does not read back (an export's CSVs and reports): their
-//! pages leave the page cache as they reach the disk, so the next megabytes are written
-//! into those same pages rather than into new ones.
+//! Files written through the page cache whose pages leave it as they reach the disk, so
+//! the next megabytes are written into those same pages rather than into new ones: SQLite's
+//! store and journal during an ingest ([`Follower`]), and the files plp writes once where
+//! the file system refuses `O_DIRECT` ([`Streamed`], behind [`crate::direct::Direct`]).
 //!
 //! Why: a page the kernel has not used for a few seconds may have been given back to the
 //! host (virtual machines with free page reporting, such as the 2-core machines plp is
@@ -78,11 +79,19 @@ impl Streamed {
         }
     }
 
-    /// Syncs the file to disk, then drops what is left of it in the page cache.
-    pub fn into_synced(self) -> io::Result<File> {
-        self.file.sync_all()?;
-        drop_pages(&self.file, 0, self.written);
-        Ok(self.file)
+    /// Goes on with `file`, `at` bytes of which are written (its position is there), with
+    /// hints from there on.
+    pub fn resume(file: File, at: u64) -> Streamed {
+        Streamed {
+            file,
+            written: at,
+            trail: Trail::from(at, STRIDE),
+        }
+    }
+
+    /// The file, not synced (its pages are left to the kernel).
+    pub fn into_file(self) -> File {
+        self.file
     }
 }
 
@@ -208,7 +217,7 @@ mod tests {
             expected.extend_from_slice(piece.as_bytes());
         }
         assert!(w.trail.dropped > 0, "strides were passed");
-        drop(w.into_synced().unwrap());
+        w.into_file().sync_all().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), expected);
     }
 

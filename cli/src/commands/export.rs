@@ -14,9 +14,9 @@
 use super::Opened;
 use crate::args::ExportArgs;
 use crate::dataset::{self, Member, Roster};
+use crate::direct::Direct;
 use crate::spill::Spill;
 use crate::store::audit;
-use crate::writeback::Streamed;
 use anyhow::{bail, Context, Result};
 use plp_core::codebook;
 use plp_core::disclosure::{self, Assessment, PairRisk};
@@ -40,7 +40,8 @@ pub fn run(dir: Option<&Path>, a: &ExportArgs) -> Result<()> {
     if a.k < 2 {
         bail!("--k must be at least 2");
     }
-    let key = super::unlock(&study, None)?;
+    // Derived while the roster is read; waited for before the store is written to.
+    let unlocking = super::unlock_behind(&study)?;
     let preview = !locked;
     let spec = Spec {
         survey: &study.survey,
@@ -58,7 +59,8 @@ pub fn run(dir: Option<&Path>, a: &ExportArgs) -> Result<()> {
             &mut store,
             &study.survey_sha256(),
             study.config.allocated_codes.as_deref(),
-            |roster, stop| {
+            || unlocking.key(),
+            |roster, stop, key| {
                 open_answers(
                     tmp,
                     &readers,
@@ -196,18 +198,22 @@ fn qi_columns(t: &Table, qis: &[String], suffixes: &[&str]) -> Vec<usize> {
 /// A file being written into the export folder, hashed as it goes.
 struct Out {
     name: String,
-    file: std::io::BufWriter<Streamed>,
+    file: Direct,
     hash: Sha256,
 }
+
+/// Bytes an export file gathers before they go to the disk ([`Direct`]): a few files are
+/// written at once.
+const OUT_CHUNK: usize = 2 << 20;
 
 impl Out {
     fn create(dir: &Path, name: String) -> Result<Out> {
         let path = dir.join(&name);
-        let file = std::fs::File::create(&path)
+        let file = Direct::create_behind(&path, OUT_CHUNK)
             .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(Out {
             name,
-            file: std::io::BufWriter::with_capacity(1 << 20, Streamed::new(file)),
+            file,
             hash: Sha256::new(),
         })
     }
@@ -220,8 +226,7 @@ impl Out {
 
     /// Flushes and syncs; the file's name and SHA-256.
     fn finish(self) -> Result<(String, String)> {
-        let file = self.file.into_inner().map_err(|e| e.into_error())?;
-        file.into_synced()?;
+        self.file.into_synced()?;
         Ok((self.name, hex::encode(self.hash.finalize())))
     }
 }
