@@ -197,7 +197,7 @@ impl OpenKeyWrap {
 
     /// nonce || AES-256-GCM(key and nonce of the envelope).
     pub fn wrap(&self, envelope_sha256: &str, key: &AeadKey) -> Vec<u8> {
-        let nonce = crate::study::random::<12>();
+        let nonce = crate::study::nonce::<12>();
         let plain = key.to_bytes();
         let ct = self
             .0

@@ -1044,9 +1044,10 @@ fn is_lines(path: &Path) -> bool {
 pub fn read_items(path: &Path) -> Result<Box<dyn Iterator<Item = Result<Item>>>> {
     let source = path.display().to_string();
     if is_lines(path) {
-        let f = std::fs::File::open(path).with_context(|| format!("cannot read {source}"))?;
+        let reader = crate::direct::Reader::open(path, 1 << 20)
+            .with_context(|| format!("cannot read {source}"))?;
         return Ok(Box::new(Lines {
-            reader: std::io::BufReader::with_capacity(1 << 20, f),
+            reader,
             source,
             n: 0,
             done: false,
@@ -1085,7 +1086,7 @@ pub fn read_items(path: &Path) -> Result<Box<dyn Iterator<Item = Result<Item>>>>
 
 /// The envelopes of a `.jsonl` file, one per non-blank line.
 struct Lines {
-    reader: std::io::BufReader<std::fs::File>,
+    reader: crate::direct::Reader,
     source: String,
     /// Lines read so far.
     n: usize,
