@@ -22,9 +22,11 @@ use std::sync::mpsc;
 /// Places per bucket (at most [`MAX_BUCKETS`] buckets; more places per bucket beyond).
 const PER_BUCKET: usize = 32 * 1024;
 const MAX_BUCKETS: usize = 256;
-/// Bytes a bucket gathers before they go to the disk ([`Direct`]): all buckets are
-/// written at once (31 at a million respondents: 16 MiB).
-const CHUNK: usize = 512 << 10;
+/// Bytes all buckets gather before they go to the disk ([`Direct`]), shared between them
+/// (31 at a million respondents: 512 KiB each), within [`MIN_CHUNK`] and [`MAX_CHUNK`].
+const ALL_CHUNKS: usize = 16 << 20;
+const MIN_CHUNK: usize = 64 << 10;
+const MAX_CHUNK: usize = 512 << 10;
 
 /// Pieces for places `0..n`, kept in bucket files until [`Spill::drain`].
 pub struct Spill {
@@ -48,7 +50,8 @@ impl Spill {
         };
         for i in 0..count {
             let path = spill.bucket(i);
-            let file = Direct::create(&path, CHUNK)
+            let chunk = (ALL_CHUNKS / count).clamp(MIN_CHUNK, MAX_CHUNK);
+            let file = Direct::create(&path, chunk)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             spill.buckets.push(file);
         }
