@@ -632,6 +632,46 @@ pub fn open_stored(
     })
 }
 
+/// The ids of `members` when all are responses, in ascending order (a chunk of
+/// [`store_order`]); `None` else.
+fn ascending_ids(members: &[&Member]) -> Option<Vec<i64>> {
+    let ids = members
+        .iter()
+        .map(|m| match m.source {
+            Source::Response(id) => Some(id),
+            Source::Record(_) => None,
+        })
+        .collect::<Option<Vec<i64>>>()?;
+    ids.windows(2).all(|w| w[0] < w[1]).then_some(ids)
+}
+
+/// The error for a respondent whose row is no longer in the store.
+fn left(m: &Member) -> anyhow::Error {
+    anyhow::anyhow!(
+        "respondent {} left the store while it was read (a withdrawal or another command ran at the same time); run the command again",
+        m.person_id
+    )
+}
+
+/// Opens the response in `row`, whose columns from `at` on are its envelope, `open_key`
+/// and envelope SHA-256. The envelope is parsed where SQLite holds it, not copied out
+/// first.
+fn stored_response(
+    row: &rusqlite::Row<'_>,
+    at: usize,
+    opener: &plp_core::fastopen::Opener,
+    wrap: &OpenKeyWrap,
+) -> Result<Plaintext> {
+    let envelope = row.get_ref(at)?;
+    let bytes = envelope.as_blob().map_err(|_| {
+        rusqlite::Error::InvalidColumnType(at, "envelope".into(), envelope.data_type())
+    })?;
+    let env = Envelope::from_stored(bytes)?;
+    let open_key: Option<Vec<u8>> = row.get(at + 1)?;
+    let sha: String = row.get(at + 2)?;
+    open_stored(&env, open_key.as_deref(), &sha, opener, wrap)
+}
+
 /// One worker's read-only connection to the store.
 struct Reader {
     conn: rusqlite::Connection,
@@ -659,15 +699,54 @@ impl Reader {
         opener: &plp_core::fastopen::Opener,
         wrap: &OpenKeyWrap,
     ) -> Result<Vec<Plaintext>> {
+        let members: Vec<&Member> = members.collect();
         self.conn.execute_batch("BEGIN")?;
-        let read = members
-            .map(|m| self.plaintext(m, opener, wrap))
-            .collect::<Result<Vec<Plaintext>>>();
+        let read = match ascending_ids(&members) {
+            Some(ids) => self.responses_in_range(&members, &ids, opener, wrap),
+            None => members
+                .iter()
+                .map(|m| self.plaintext(m, opener, wrap))
+                .collect::<Result<Vec<Plaintext>>>(),
+        };
         // Ends the read transaction whether or not reading failed.
         let ended = self.conn.execute_batch("COMMIT");
         let read = read?;
         ended?;
         Ok(read)
+    }
+
+    /// The plaintexts of responses `ids` (ascending, of `members`), read with one scan of
+    /// the table from the first id to the last rather than a lookup by id each: the rows
+    /// between that are not asked for (superseded responses) are stepped over.
+    fn responses_in_range(
+        &mut self,
+        members: &[&Member],
+        ids: &[i64],
+        opener: &plp_core::fastopen::Opener,
+        wrap: &OpenKeyWrap,
+    ) -> Result<Vec<Plaintext>> {
+        let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, envelope, open_key, envelope_sha256 FROM responses WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+        )?;
+        let mut rows = stmt.query([first, last])?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (m, &id) in members.iter().zip(ids) {
+            let row = loop {
+                let Some(row) = rows.next()? else {
+                    return Err(left(m));
+                };
+                match row.get::<_, i64>(0)?.cmp(&id) {
+                    std::cmp::Ordering::Less => continue,
+                    std::cmp::Ordering::Equal => break row,
+                    std::cmp::Ordering::Greater => return Err(left(m)),
+                }
+            };
+            out.push(stored_response(row, 1, opener, wrap)?);
+        }
+        Ok(out)
     }
 
     fn plaintext(
@@ -676,33 +755,15 @@ impl Reader {
         opener: &plp_core::fastopen::Opener,
         wrap: &OpenKeyWrap,
     ) -> Result<Plaintext> {
-        let gone = || {
-            anyhow::anyhow!(
-                "respondent {} left the store while it was read (a withdrawal or another command ran at the same time); run the command again",
-                m.person_id
-            )
-        };
+        let gone = || left(m);
         match &m.source {
             Source::Response(id) => {
                 let mut stmt = self.conn.prepare_cached(
                     "SELECT envelope, open_key, envelope_sha256 FROM responses WHERE id = ?1",
                 )?;
-                // The envelope is parsed where SQLite holds it, not copied out first.
-                let (env, open_key, sha): (_, Option<Vec<u8>>, String) = stmt
-                    .query_row([id], |r| {
-                        let envelope = r.get_ref(0)?;
-                        let bytes = envelope.as_blob().map_err(|_| {
-                            rusqlite::Error::InvalidColumnType(
-                                0,
-                                "envelope".into(),
-                                envelope.data_type(),
-                            )
-                        })?;
-                        Ok((Envelope::from_stored(bytes), r.get(1)?, r.get(2)?))
-                    })
-                    .optional()?
-                    .ok_or_else(gone)?;
-                open_stored(&env?, open_key.as_deref(), &sha, opener, wrap)
+                let mut rows = stmt.query([id])?;
+                let row = rows.next()?.ok_or_else(gone)?;
+                stored_response(row, 0, opener, wrap)
             }
             Source::Record(person) => {
                 let mut stmt = self
@@ -1153,6 +1214,74 @@ mod tests {
         assert_eq!(passed, [(n - 1, CHUNK)]);
         assert!(
             e.to_string().starts_with("stopped opening responses"),
+            "{e}"
+        );
+    }
+    /// A chunk read with one scan of the table steps over the rows between that were not
+    /// asked for, gives each respondent their own answers, and says so when one of them
+    /// has left the store.
+    #[test]
+    fn a_chunk_read_in_one_scan_gives_each_their_own() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let store = store_with_survey(&dir, "v");
+        let key = KeyPair::derive([7; 32]);
+        for id in 1..=30i64 {
+            let plain = format!("{{\"n\":{id}}}");
+            let envelope = key
+                .public()
+                .seal("s", plain.as_bytes(), [9; 32])
+                .expect("sealed")
+                .to_json();
+            add_response(&store, id, "C", "a", "v", &envelope);
+        }
+        // Every third response: the others lie between them in the table.
+        let people: Vec<Member> = (1..=10i64)
+            .map(|k| Member {
+                pair_id: format!("D{k}"),
+                person_id: format!("R{}", 3 * k),
+                side: Side::A,
+                pair_status: "singleton",
+                source: Source::Response(3 * k),
+            })
+            .collect();
+        let readers = Readers::of(&store).expect("readers");
+        let open = || {
+            let mut got = vec![String::new(); people.len()];
+            open_payloads(
+                &readers,
+                &key,
+                &people,
+                &AtomicBool::new(false),
+                |positions: &[usize], plains| {
+                    Ok(positions
+                        .iter()
+                        .zip(plains)
+                        .map(|(&p, plain)| (p, String::from_utf8(plain.to_vec()).expect("text")))
+                        .collect::<Vec<_>>())
+                },
+                |_, opened| {
+                    for (p, text) in opened {
+                        got[p] = text;
+                    }
+                    Ok(())
+                },
+            )
+            .map(|()| got)
+        };
+        let got = open().expect("opened");
+        for (m, text) in people.iter().zip(&got) {
+            let Source::Response(id) = m.source else {
+                unreachable!("responses")
+            };
+            assert_eq!(text, &format!("{{\"n\":{id}}}"));
+        }
+        store
+            .conn
+            .execute("DELETE FROM responses WHERE id = 9", [])
+            .expect("deleted");
+        let e = open().expect_err("one has left");
+        assert!(
+            e.to_string().contains("respondent R9 left the store"),
             "{e}"
         );
     }
