@@ -25,6 +25,8 @@ use std::path::Path;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
+use sha2::{Digest, Sha256};
+
 /// Alignment of buffers, offsets and lengths in `O_DIRECT` I/O: 4,096 bytes, a multiple of
 /// the logical block size of the disks plp runs on (512 or 4,096 bytes). A disk with larger
 /// blocks refuses the writes, and plain ones follow.
@@ -50,7 +52,7 @@ enum Sink {
     Behind {
         full: Option<SyncSender<Msg>>,
         empty: Receiver<Vec<u8>>,
-        writer: Option<JoinHandle<io::Result<File>>>,
+        writer: Option<JoinHandle<io::Result<(File, Sha256)>>>,
     },
 }
 
@@ -148,8 +150,11 @@ impl Direct {
         Ok(Direct::new(Sink::Here(Engine::open(path)?), chunk))
     }
 
-    /// [`Direct::create`], the chunks written by a thread of the file's own, so the caller
-    /// goes on filling the next one meanwhile (two buffers of `chunk`).
+    /// [`Direct::create`], the chunks hashed (SHA-256, [`Direct::into_synced`] gives it) and
+    /// written by two threads of the file's own, so the caller goes on filling the next one
+    /// meanwhile (three buffers of `chunk`). Hashing there too takes it off the caller's
+    /// thread: an export's free-text file (1 GB at a million respondents) is written last,
+    /// by one thread, and hashing it was the longest part of that.
     pub fn create_behind(path: &Path, chunk: usize) -> io::Result<Direct> {
         let mut engine = Engine::open(path)?;
         let (full_tx, full_rx) = mpsc::sync_channel::<Msg>(1);
@@ -162,31 +167,70 @@ impl Direct {
             },
             chunk,
         );
-        // The second buffer, filled while the first is written.
-        empty_tx
-            .send(vec![0u8; d.buf.len()])
-            .expect("receiver alive");
+        // Two more buffers: one being hashed and one being written while the caller fills
+        // the first.
+        for _ in 0..2 {
+            empty_tx
+                .send(vec![0u8; d.buf.len()])
+                .expect("receiver alive");
+        }
         let writer = std::thread::Builder::new()
             .name("direct-write".into())
-            .spawn(move || -> io::Result<File> {
-                // Ends at the last chunk; on an error, the caller's next send or receive
-                // fails and it joins this thread for the error.
-                while let Ok(msg) = full_rx.recv() {
-                    match msg {
-                        Msg::Chunk(buf, at) => {
-                            engine.put(&buf[at..at + buf.len() - ALIGN])?;
-                            // The caller may be gone; then the buffer is not needed.
-                            let _ = empty_tx.send(buf);
+            .spawn(move || -> io::Result<(File, Sha256)> {
+                // Chunks are hashed on a thread of their own, then written on this one: the
+                // disk's time and the hashing overlap.
+                let (hashed_tx, hashed_rx) = mpsc::sync_channel::<Msg>(1);
+                std::thread::scope(|scope| {
+                    let hasher = scope.spawn(move || {
+                        let mut hash = Sha256::new();
+                        // Ends at the last chunk, when the caller is gone, or when writing
+                        // has failed (the send fails).
+                        while let Ok(msg) = full_rx.recv() {
+                            let last = match &msg {
+                                Msg::Chunk(buf, at) => {
+                                    hash.update(&buf[*at..*at + buf.len() - ALIGN]);
+                                    false
+                                }
+                                Msg::Last(buf, at, filled) => {
+                                    hash.update(&buf[*at..*at + *filled]);
+                                    true
+                                }
+                            };
+                            if hashed_tx.send(msg).is_err() || last {
+                                break;
+                            }
                         }
-                        Msg::Last(buf, at, filled) => {
-                            let padded = filled.next_multiple_of(ALIGN);
-                            return engine.finish(&buf[at..at + filled], &buf[at..at + padded]);
+                        hash
+                    });
+                    // Returns the buffers to the caller; dropped when writing ends, so that
+                    // a caller waiting for one learns of a failure.
+                    let empty_tx = empty_tx;
+                    let written = (|| -> io::Result<File> {
+                        while let Ok(msg) = hashed_rx.recv() {
+                            match msg {
+                                Msg::Chunk(buf, at) => {
+                                    engine.put(&buf[at..at + buf.len() - ALIGN])?;
+                                    // The caller may be gone; then the buffer is not needed.
+                                    let _ = empty_tx.send(buf);
+                                }
+                                Msg::Last(buf, at, filled) => {
+                                    let padded = filled.next_multiple_of(ALIGN);
+                                    return engine
+                                        .finish(&buf[at..at + filled], &buf[at..at + padded]);
+                                }
+                            }
                         }
-                    }
-                }
-                Err(io::Error::other(
-                    "the file was dropped before it was closed",
-                ))
+                        Err(io::Error::other(
+                            "the file was dropped before it was closed",
+                        ))
+                    })();
+                    drop(empty_tx);
+                    drop(hashed_rx);
+                    let hash = hasher
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    written.map(|file| (file, hash))
+                })
             })?;
         let mut d = d;
         if let Sink::Behind { writer: w, .. } = &mut d.sink {
@@ -245,7 +289,12 @@ impl Direct {
     }
 
     /// Writes what is left and cuts the file to its length; not synced.
-    pub fn close(mut self) -> io::Result<File> {
+    pub fn close(self) -> io::Result<File> {
+        Ok(self.close_hashed()?.0)
+    }
+
+    /// [`Direct::close`], with the SHA-256 of what was written when it was hashed.
+    fn close_hashed(mut self) -> io::Result<(File, Option<[u8; 32]>)> {
         if self.failed {
             return Err(gone());
         }
@@ -253,9 +302,10 @@ impl Direct {
         let padded = filled.next_multiple_of(ALIGN);
         self.buf[at + filled..at + padded].fill(0);
         match std::mem::replace(&mut self.sink, Sink::Here(Engine::Gone)) {
-            Sink::Here(engine) => {
-                engine.finish(&self.buf[at..at + filled], &self.buf[at..at + padded])
-            }
+            Sink::Here(engine) => Ok((
+                engine.finish(&self.buf[at..at + filled], &self.buf[at..at + padded])?,
+                None,
+            )),
             Sink::Behind {
                 full,
                 writer,
@@ -268,7 +318,7 @@ impl Direct {
                 }
                 drop(full);
                 match writer.map(JoinHandle::join) {
-                    Some(Ok(done)) => done,
+                    Some(Ok(done)) => done.map(|(file, hash)| (file, Some(hash.finalize().into()))),
                     Some(Err(panic)) => std::panic::resume_unwind(panic),
                     None => Err(gone()),
                 }
@@ -276,13 +326,14 @@ impl Direct {
         }
     }
 
-    /// [`Direct::close`], then syncs the file to disk.
-    pub fn into_synced(self) -> io::Result<File> {
-        let file = self.close()?;
+    /// [`Direct::close`], then syncs the file to disk; the SHA-256 of its bytes when it
+    /// was made by [`Direct::create_behind`].
+    pub fn into_synced(self) -> io::Result<(File, Option<[u8; 32]>)> {
+        let (file, sha256) = self.close_hashed()?;
         file.sync_all()?;
         // Whatever a fallback left in the page cache.
         crate::writeback::drop_pages(&file, 0, file.metadata()?.len());
-        Ok(file)
+        Ok((file, sha256))
     }
 }
 
@@ -532,8 +583,10 @@ mod tests {
                 for p in &pieces {
                     w.write_all(p).unwrap();
                 }
-                drop(w.into_synced().unwrap());
+                let (_, sha256) = w.into_synced().unwrap();
                 assert_eq!(std::fs::read(&path).unwrap(), all, "chunk {chunk} {behind}");
+                let expected: [u8; 32] = Sha256::digest(&all).into();
+                assert_eq!(sha256, behind.then_some(expected), "chunk {chunk} {behind}");
                 let mut buf = Vec::new();
                 let range = read_whole(&path, &mut buf).unwrap();
                 assert_eq!(&buf[range], all.as_slice(), "chunk {chunk} {behind}");
@@ -553,7 +606,9 @@ mod tests {
             drop(w.close().unwrap());
             assert_eq!(std::fs::read(&path).unwrap(), bytes);
             let empty = dir.path().join(format!("empty-{behind}"));
-            drop(create(&empty, ALIGN, behind).into_synced().unwrap());
+            let (_, sha256) = create(&empty, ALIGN, behind).into_synced().unwrap();
+            let expected: [u8; 32] = Sha256::digest(b"").into();
+            assert_eq!(sha256, behind.then_some(expected));
             assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
             let mut buf = vec![7u8; 10];
             assert_eq!(read_whole(&empty, &mut buf).unwrap().len(), 0);
@@ -618,6 +673,24 @@ mod tests {
                 assert_eq!(r.read_to_end(&mut rest).unwrap(), 0, "{name} {chunk}");
             }
         }
+    }
+
+    /// A write that fails behind the caller (a full disk: `/dev/full`) reaches the caller as
+    /// an error from a later write or from closing, and nothing waits for ever.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failed_write_behind_reaches_the_caller() {
+        let mut w = Direct::create_behind(Path::new("/dev/full"), ALIGN).unwrap();
+        let failed = (0..16).find_map(|_| w.write_all(&[1u8; ALIGN]).err());
+        let e = match failed {
+            Some(e) => e,
+            None => w.into_synced().map(|_| ()).unwrap_err(),
+        };
+        assert_eq!(
+            e.raw_os_error(),
+            Some(rustix::io::Errno::NOSPC.raw_os_error()),
+            "{e}"
+        );
     }
 
     /// A file dropped unclosed: `Drop` closes the channel before it waits for the writer

@@ -24,7 +24,6 @@ use plp_core::export::{self, Table, Who};
 use plp_core::seal::KeyPair;
 use plp_core::survey::Survey;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -195,11 +194,11 @@ fn qi_columns(t: &Table, qis: &[String], suffixes: &[&str]) -> Vec<usize> {
     out
 }
 
-/// A file being written into the export folder, hashed as it goes.
+/// A file being written into the export folder, hashed as it goes (on its writer's
+/// thread, [`Direct::create_behind`]).
 struct Out {
     name: String,
     file: Direct,
-    hash: Sha256,
 }
 
 /// Bytes an export file gathers before they go to the disk ([`Direct`]): a few files are
@@ -211,29 +210,24 @@ impl Out {
         let path = dir.join(&name);
         let file = Direct::create_behind(&path, OUT_CHUNK)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(Out {
-            name,
-            file,
-            hash: Sha256::new(),
-        })
+        Ok(Out { name, file })
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        self.hash.update(bytes);
         self.file.write_all(bytes)?;
         Ok(())
     }
 
     /// Flushes and syncs; the file's name and SHA-256.
     fn finish(self) -> Result<(String, String)> {
-        self.file.into_synced()?;
-        Ok((self.name, hex::encode(self.hash.finalize())))
+        let (_, sha256) = self.file.into_synced()?;
+        let sha256 = sha256.context("an export file is hashed as it is written")?;
+        Ok((self.name, hex::encode(sha256)))
     }
 }
 
 impl std::io::Write for Out {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.hash.update(buf);
         self.file.write_all(buf)?;
         Ok(buf.len())
     }
