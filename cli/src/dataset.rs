@@ -2,7 +2,7 @@
 //! then opened. Export and report both start here, so they always agree.
 //!
 //! Two steps, so that a million responses fit in memory:
-//! - [`roster`] settles who is in the dataset without opening anything: pair code, side and
+//! - [`roster_with`] settles who is in the dataset without opening anything: pair code, side and
 //!   row of every accepted response come from the store's columns; linkage, pseudonyms and
 //!   the export order follow.
 //! - [`open_payloads`] then opens the respondents' payloads in the order their rows lie in
@@ -12,14 +12,15 @@
 //!   with its wrapped AEAD key ([`crate::store::OpenKeyWrap`]) is decrypted with AES-GCM
 //!   alone; others are opened with X25519 as at ingest.
 //!
-//! Export runs the second step while the first one's new pseudonyms are still being stored
-//! ([`roster_with`]): storing them is one thread's work, opening needs only the roster.
+//! Both run the second step while the first one's new pseudonyms are still being stored
+//! (`meanwhile` of [`roster_with`]): storing them is one thread's work, opening needs only
+//! the roster.
 //!
 //! [`load`] does both and keeps every answer, for the report. Plaintext lives only in memory
 //! here and in the files an evaluator asks for.
 
 use crate::pseudonyms::Pseudonyms;
-use crate::store::{opener, OpenKeyWrap, Store};
+use crate::store::{self, opener, OpenKeyWrap, Store};
 use anyhow::{bail, Context, Result};
 use plp_core::answers::{Answers, ReadAnswers};
 use plp_core::envelope::Envelope;
@@ -160,24 +161,8 @@ fn side_of(s: &str) -> Side {
 }
 
 /// Links and pseudonymises every accepted response (or pseudonymised record, after
-/// identifiers were destroyed) from the store's columns alone. Pseudonyms are drawn once
-/// and stored.
-pub fn roster(
-    store: &mut Store,
-    survey_sha256: &str,
-    allocated: Option<&[String]>,
-) -> Result<Roster> {
-    Ok(roster_with(
-        store,
-        survey_sha256,
-        allocated,
-        || Ok(()),
-        |_, _, ()| Ok(()),
-    )?
-    .0)
-}
-
-/// [`roster`], running `meanwhile` on the roster (on a thread of its own) while the
+/// identifiers were destroyed) from the store's columns alone; pseudonyms are drawn once
+/// and stored. Runs `meanwhile` on the roster (on a thread of its own) while the
 /// pseudonyms drawn for it are stored. Storing them is one thread's work (at a million
 /// respondents, inserting 1.5 million rows and sorting them for the unique index), and what
 /// comes next, opening every respondent's answers, reads through connections of its own
@@ -187,7 +172,9 @@ pub fn roster(
 /// ([`open_payloads`] does) rather than finish work whose result is thrown away, and what
 /// `ready` returned. `ready` runs once the store has been read and before anything is
 /// written to it: an export waits there for its key ([`crate::commands::unlock_behind`]),
-/// so a wrong passphrase leaves the store as it was.
+/// so a wrong passphrase leaves the store as it was. Fails, once both are done, when
+/// responses were destroyed (a withdrawal) after the roster was read: an id read then
+/// could since name a response that came in later ([`store::destroyed_since`]).
 pub fn roster_with<K: Send, T: Send>(
     store: &mut Store,
     survey_sha256: &str,
@@ -199,6 +186,8 @@ pub fn roster_with<K: Send, T: Send>(
     store
         .conn
         .pragma_update(None, "cache_size", -ROSTER_CACHE_KIB)?;
+    // Checked again once `meanwhile` has read what the roster names.
+    let audited = store::audit_seq(&store.conn)?;
     // (link key, side, source)
     let mut raw: Vec<(String, Side, Source)> = Vec::new();
     let destroyed = store.identifiers_destroyed_at()?.is_some();
@@ -374,7 +363,13 @@ pub fn roster_with<K: Send, T: Send>(
     });
     saved?;
     store.conn.execute_batch("PRAGMA shrink_memory")?;
-    Ok((roster, made?))
+    let made = made?;
+    if store::destroyed_since(&store.conn, audited)? {
+        bail!(
+            "responses were withdrawn while this command read the store, so what it read may not match its roster; nothing was written: run it again"
+        );
+    }
+    Ok((roster, made))
 }
 
 /// What a scoped thread returned; its panic, raised again here.
@@ -686,7 +681,8 @@ impl Reader {
         .with_context(|| format!("cannot open the store {path}"))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // Enough for the interior pages of a million responses' table (about 15 MiB), so
-        // each lookup by id reads one page from the file, not three.
+        // each lookup by id (records, and chunks not in ascending order of id) reads one
+        // page from the file, not three.
         conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
         Ok(Reader { conn })
     }
@@ -786,25 +782,36 @@ pub fn load(
     survey_sha256: &str,
     allocated: Option<&[String]>,
 ) -> Result<Dataset> {
-    let roster = roster(store, survey_sha256, allocated)?;
-    let mut people: Vec<Option<Answers>> = vec![None; roster.people.len()];
-    open_payloads(
-        &Readers::of(store)?,
-        key,
-        &roster.people,
-        &AtomicBool::new(false),
-        |positions, plains| {
-            positions
-                .iter()
-                .zip(&plains)
-                .map(|(&p, plain)| Ok(answers_of(&roster.people[p], plain)?.into_answers()))
-                .collect::<Result<Vec<Answers>>>()
-        },
-        |positions, answers: Vec<Answers>| {
-            for (&p, a) in positions.iter().zip(answers) {
-                people[p] = Some(a);
-            }
-            Ok(())
+    let readers = Readers::of(store)?;
+    // Opened as the export opens them: beside the storing of pseudonyms, and checked
+    // against withdrawals in the meantime (`roster_with`).
+    let (roster, people) = roster_with(
+        store,
+        survey_sha256,
+        allocated,
+        || Ok(()),
+        |roster, stop, ()| {
+            let mut people: Vec<Option<Answers>> = vec![None; roster.people.len()];
+            open_payloads(
+                &readers,
+                key,
+                &roster.people,
+                stop,
+                |positions, plains| {
+                    positions
+                        .iter()
+                        .zip(&plains)
+                        .map(|(&p, plain)| Ok(answers_of(&roster.people[p], plain)?.into_answers()))
+                        .collect::<Result<Vec<Answers>>>()
+                },
+                |positions, answers: Vec<Answers>| {
+                    for (&p, a) in positions.iter().zip(answers) {
+                        people[p] = Some(a);
+                    }
+                    Ok(())
+                },
+            )?;
+            Ok(people)
         },
     )?;
     let people = roster
@@ -975,6 +982,11 @@ mod tests {
                 assert_eq!(new_pos[old], pos);
             }
         }
+    }
+
+    /// The roster alone (nothing done meanwhile).
+    fn roster(store: &mut Store, sha: &str, allocated: Option<&[String]>) -> Result<Roster> {
+        Ok(roster_with(store, sha, allocated, || Ok(()), |_, _, ()| Ok(()))?.0)
     }
 
     /// A new store in `dir` that knows survey version `sha`.
@@ -1284,5 +1296,114 @@ mod tests {
             e.to_string().contains("respondent R9 left the store"),
             "{e}"
         );
+        // The scan itself (not a lookup by id): the rows run out before the last one asked
+        // for, and a row missing inside the range is named.
+        let mut reader = Reader::open(&readers.path).expect("reader");
+        let opener = opener(&key, "s").expect("opener");
+        let wrap = OpenKeyWrap::new(&key);
+        let tail: Vec<&Member> = people[7..].iter().collect();
+        let ids = ascending_ids(&tail).expect("ascending");
+        assert_eq!(ids, [24, 27, 30]);
+        let read = reader
+            .responses_in_range(&tail, &ids, &opener, &wrap)
+            .expect("read");
+        assert_eq!(read.len(), 3);
+        store
+            .conn
+            .execute("DELETE FROM responses WHERE id = 30", [])
+            .expect("deleted");
+        let e = reader
+            .responses_in_range(&tail, &ids, &opener, &wrap)
+            .expect_err("the last has left");
+        assert!(
+            e.to_string().contains("respondent R30 left the store"),
+            "{e}"
+        );
+        let skipped: Vec<&Member> = people[2..4].iter().collect();
+        let e = reader
+            .responses_in_range(&skipped, &[9, 12], &opener, &wrap)
+            .expect_err("a row inside the range has left");
+        assert!(e.to_string().contains("respondent R9 left"), "{e}");
+    }
+
+    /// Only a chunk of responses in ascending order of id is read with one scan; a chunk
+    /// with a record, or out of order, is read by lookups.
+    #[test]
+    fn only_ascending_responses_are_read_by_one_scan() {
+        let member = |source: Source| Member {
+            pair_id: "D".into(),
+            person_id: "R".into(),
+            side: Side::A,
+            pair_status: "singleton",
+            source,
+        };
+        let (one, two, three) = (
+            member(Source::Response(1)),
+            member(Source::Response(2)),
+            member(Source::Response(3)),
+        );
+        let record = member(Source::Record("R9".into()));
+        assert_eq!(ascending_ids(&[&one, &two, &three]), Some(vec![1, 2, 3]));
+        assert_eq!(ascending_ids(&[]), Some(vec![]));
+        assert_eq!(ascending_ids(&[&one, &three, &two]), None);
+        assert_eq!(ascending_ids(&[&one, &one]), None);
+        assert_eq!(ascending_ids(&[&one, &record]), None);
+    }
+
+    /// A response withdrawn while the roster's answers are read (its id then given to a
+    /// response that came in after) fails the command; a response merely added does not.
+    #[test]
+    fn a_withdrawal_while_answers_are_read_fails_the_roster() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let sha = "a".repeat(64);
+        let mut store = store_with_survey(&dir, &sha);
+        for n in 0..4 {
+            let side = if n % 2 == 0 { "a" } else { "b" };
+            add_response(&store, n + 1, "C", side, &sha, &[0]);
+        }
+        let path = dir.path().join("plp.sqlite");
+        // Another process's change, made after the roster was read (`ready` runs then).
+        let change = |event: &'static str, sql: &'static str| {
+            let path = path.clone();
+            move || -> Result<()> {
+                let mut other = rusqlite::Connection::open(&path)?;
+                let tx = other.transaction()?;
+                tx.execute_batch(sql)?;
+                store::audit(&tx, event, serde_json::json!({}))?;
+                tx.commit()?;
+                Ok(())
+            }
+        };
+        let people = |r: &Roster| r.people.len();
+        let added = "INSERT INTO responses(id, envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope)
+             SELECT 5, 5, 5, 't', '2026-01-01', 'D', 'a', 'm', 'accepted', survey_sha256, x'00' FROM responses WHERE id = 1";
+        let (first, seen) = roster_with(
+            &mut store,
+            &sha,
+            None,
+            change("ingest_batch", added),
+            |r, _, ()| Ok(people(r)),
+        )
+        .expect("an ingest meanwhile changes nothing read");
+        assert_eq!((first.people.len(), seen), (4, 4));
+        let withdrawn = "DELETE FROM responses WHERE id = 5; DELETE FROM responses WHERE id = 4;
+             INSERT INTO responses(id, envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope)
+             SELECT 4, 6, 6, 't', '2026-01-01', 'E', 'a', 'm', 'accepted', survey_sha256, x'00' FROM responses WHERE id = 1";
+        let e = roster_with(
+            &mut store,
+            &sha,
+            None,
+            change("withdrawal", withdrawn),
+            |r, _, ()| Ok(people(r)),
+        )
+        .err()
+        .expect("fails");
+        assert!(
+            e.to_string().starts_with("responses were withdrawn while"),
+            "{e}"
+        );
+        // Once the change is behind it, the roster is read again without complaint.
+        let again = roster(&mut store, &sha, None).expect("roster again");
+        assert_eq!(again.people.len(), 4);
     }
 }

@@ -10,9 +10,10 @@
 //! saves the copy into the kernel's pages.
 //!
 //! How: bytes gather in a buffer aligned to [`ALIGN`] and go out in whole chunks, written
-//! by the caller ([`Direct::create`]) or by a thread of the file's own while the caller
-//! fills the next chunk ([`Direct::create_behind`]): a write past the cache returns only
-//! once the device has taken the bytes (durable only after a sync, as before). The last chunk is padded to [`ALIGN`] with zeros and the
+//! by the caller ([`Direct::create`]), or hashed by one thread of the file's own and
+//! written by another while the caller fills the next chunk ([`Direct::create_behind`]):
+//! a write past the cache returns only once the device has taken the bytes (durable only
+//! after a sync, as before). The last chunk is padded to [`ALIGN`] with zeros and the
 //! file then cut to its true length. A file system that refuses `O_DIRECT` when the file is
 //! opened, or refuses a write, gets plain writes from there on (the same bytes, through the
 //! page cache).
@@ -181,27 +182,31 @@ impl Direct {
                 // disk's time and the hashing overlap.
                 let (hashed_tx, hashed_rx) = mpsc::sync_channel::<Msg>(1);
                 std::thread::scope(|scope| {
-                    let hasher = scope.spawn(move || {
-                        let mut hash = Sha256::new();
-                        // Ends at the last chunk, when the caller is gone, or when writing
-                        // has failed (the send fails).
-                        while let Ok(msg) = full_rx.recv() {
-                            let last = match &msg {
-                                Msg::Chunk(buf, at) => {
-                                    hash.update(&buf[*at..*at + buf.len() - ALIGN]);
-                                    false
+                    // Spawned fallibly: a thread the system cannot give is an error the
+                    // caller reports (its next chunk finds the writer gone), not a panic.
+                    let hasher = std::thread::Builder::new()
+                        .name("direct-hash".into())
+                        .spawn_scoped(scope, move || {
+                            let mut hash = Sha256::new();
+                            // Ends at the last chunk, when the caller is gone, or when writing
+                            // has failed (the send fails).
+                            while let Ok(msg) = full_rx.recv() {
+                                let last = match &msg {
+                                    Msg::Chunk(buf, at) => {
+                                        hash.update(&buf[*at..*at + buf.len() - ALIGN]);
+                                        false
+                                    }
+                                    Msg::Last(buf, at, filled) => {
+                                        hash.update(&buf[*at..*at + *filled]);
+                                        true
+                                    }
+                                };
+                                if hashed_tx.send(msg).is_err() || last {
+                                    break;
                                 }
-                                Msg::Last(buf, at, filled) => {
-                                    hash.update(&buf[*at..*at + *filled]);
-                                    true
-                                }
-                            };
-                            if hashed_tx.send(msg).is_err() || last {
-                                break;
                             }
-                        }
-                        hash
-                    });
+                            hash
+                        })?;
                     // Returns the buffers to the caller; dropped when writing ends, so that
                     // a caller waiting for one learns of a failure.
                     let empty_tx = empty_tx;
@@ -366,8 +371,9 @@ impl Write for Direct {
 }
 
 impl Drop for Direct {
-    /// A file dropped before it was closed (an export that failed): its writer thread is
-    /// told and waited for, so none outlives the file.
+    /// A file dropped before it was closed (an export that failed): its threads are told
+    /// and waited for, so none outlives the file. Chunks already handed to them (at most
+    /// three) are still hashed and written first.
     fn drop(&mut self) {
         if let Sink::Behind { full, writer, .. } = &mut self.sink {
             drop(full.take());
@@ -603,7 +609,11 @@ mod tests {
             let path = dir.path().join(format!("whole-{behind}"));
             let mut w = create(&path, 2 * ALIGN, behind);
             w.write_all(&bytes).unwrap();
-            drop(w.close().unwrap());
+            // The last chunk sent is full and the one left empty: the hash still covers
+            // every byte once.
+            let (_, sha256) = w.into_synced().unwrap();
+            let expected: [u8; 32] = Sha256::digest(&bytes).into();
+            assert_eq!(sha256, behind.then_some(expected));
             assert_eq!(std::fs::read(&path).unwrap(), bytes);
             let empty = dir.path().join(format!("empty-{behind}"));
             let (_, sha256) = create(&empty, ALIGN, behind).into_synced().unwrap();

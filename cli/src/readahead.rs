@@ -62,11 +62,8 @@ impl Ahead {
     }
 
     fn with(path: &Path, chunk: usize, ahead: u64, behind: u64) -> Ahead {
-        let file = File::open(path).ok();
-        let len = file
-            .as_ref()
-            .and_then(|f| f.metadata().ok())
-            .map_or(0, |m| m.len());
+        let found = std::fs::metadata(path).ok();
+        let len = found.as_ref().map_or(0, |m| m.len());
         let shared = Arc::new(Shared {
             len,
             chunk,
@@ -79,11 +76,14 @@ impl Ahead {
             moved: Condvar::new(),
             lock: Mutex::new(()),
         });
-        let thread = file.and_then(|file| {
-            let shared = shared.clone();
+        // The file is opened on the thread: were it opened here and the thread not
+        // started, dropping it would close a descriptor of the store while SQLite holds
+        // locks on it (see `follow`).
+        let thread = found.and_then(|_| {
+            let (shared, path) = (shared.clone(), path.to_path_buf());
             std::thread::Builder::new()
                 .name("readahead".into())
-                .spawn(move || follow(file, &shared))
+                .spawn(move || File::open(&path).map_or(0, |file| follow(file, &shared)))
                 .ok()
         });
         Ahead { shared, thread }

@@ -471,6 +471,24 @@ pub fn audit(tx: &Transaction<'_>, event: &str, detail: serde_json::Value) -> Re
     Ok(())
 }
 
+/// Audit events that record responses destroyed: a withdrawal (`plp withdraw`, or a
+/// sealed request at ingest) and `destroy-identifiers`.
+const DESTROYING: &str = "('withdrawal', 'identifiers_destroyed')";
+
+/// The audit log's last position (0 when empty): where [`destroyed_since`] looks from.
+pub fn audit_seq(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM audit", [], |r| r.get(0))?)
+}
+
+/// Whether responses were destroyed after audit position `seq`. A response's id is its row
+/// id, which SQLite gives again once the highest row is deleted: a command that read ids
+/// before a withdrawal could find a later response under a withdrawn one's id.
+pub fn destroyed_since(conn: &Connection, seq: i64) -> Result<bool> {
+    let sql =
+        format!("SELECT EXISTS (SELECT 1 FROM audit WHERE seq > ?1 AND event IN {DESTROYING})");
+    Ok(conn.query_row(&sql, [seq], |r| r.get(0))?)
+}
+
 /// One audit event as stored.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct AuditEvent {

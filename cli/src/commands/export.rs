@@ -194,8 +194,8 @@ fn qi_columns(t: &Table, qis: &[String], suffixes: &[&str]) -> Vec<usize> {
     out
 }
 
-/// A file being written into the export folder, hashed as it goes (on its writer's
-/// thread, [`Direct::create_behind`]).
+/// A file being written into the export folder, hashed as it goes (on a thread of its
+/// own, beside the one that writes it: [`Direct::create_behind`]).
 struct Out {
     name: String,
     file: Direct,
