@@ -366,7 +366,7 @@ pub fn roster_with<K: Send, T: Send>(
     let made = made?;
     if store::destroyed_since(&store.conn, audited)? {
         bail!(
-            "responses were withdrawn while this command read the store, so what it read may not match its roster; nothing was written: run it again"
+            "responses were withdrawn while this command read the store, so what it read may not match its roster; no file was written: run it again"
         );
     }
     Ok((roster, made))
@@ -1008,17 +1008,24 @@ mod tests {
             .expect("a response");
     }
 
+    /// A new store (in the folder returned, with the survey version returned) holding
+    /// responses 1 to `n`, of sides a and b in turn, response `i` with pair code `code(i)`.
+    fn sided_store(n: i64, code: impl Fn(i64) -> String) -> (tempfile::TempDir, String, Store) {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let sha = "a".repeat(64);
+        let store = store_with_survey(&dir, &sha);
+        for i in 1..=n {
+            let side = if i % 2 == 1 { "a" } else { "b" };
+            add_response(&store, i, &code(i), side, &sha, &[0]);
+        }
+        (dir, sha, store)
+    }
+
     /// `roster_with` gives `meanwhile` the roster it returns, and has stored its pseudonyms
     /// when it returns: the next roster finds the same ones.
     #[test]
     fn roster_with_stores_the_pseudonyms_of_the_roster_it_shares() {
-        let dir = tempfile::tempdir().expect("temporary folder");
-        let sha = "a".repeat(64);
-        let mut store = store_with_survey(&dir, &sha);
-        for n in 0..40 {
-            let side = if n % 2 == 0 { "a" } else { "b" };
-            add_response(&store, n + 1, &format!("C{}", n / 2), side, &sha, &[0]);
-        }
+        let (_dir, sha, mut store) = sided_store(40, |i| format!("C{}", (i - 1) / 2));
         let ids = |r: &Roster| -> Vec<(String, String)> {
             r.people
                 .iter()
@@ -1082,19 +1089,7 @@ mod tests {
     /// `meanwhile` does not run, and no pseudonym is stored.
     #[test]
     fn roster_with_writes_nothing_when_not_ready() {
-        let dir = tempfile::tempdir().expect("temporary folder");
-        let sha = "a".repeat(64);
-        let mut store = store_with_survey(&dir, &sha);
-        for n in 0..4 {
-            add_response(
-                &store,
-                n + 1,
-                "C",
-                if n % 2 == 0 { "a" } else { "b" },
-                &sha,
-                &[0],
-            );
-        }
+        let (_dir, sha, mut store) = sided_store(4, |_| "C".into());
         let ran = AtomicBool::new(false);
         let e = roster_with(
             &mut store,
@@ -1121,10 +1116,7 @@ mod tests {
     /// answers), storing's error is the one returned, and nothing is stored.
     #[test]
     fn roster_with_tells_meanwhile_when_storing_fails() {
-        let dir = tempfile::tempdir().expect("temporary folder");
-        let sha = "a".repeat(64);
-        let mut store = store_with_survey(&dir, &sha);
-        add_response(&store, 1, "C", "a", &sha, &[0]);
+        let (_dir, sha, mut store) = sided_store(1, |_| "C".into());
         // Refuses the second pseudonym this connection stores (a pair's and a person's are
         // drawn), so that the first, stored, must be rolled back.
         store
@@ -1354,13 +1346,7 @@ mod tests {
     /// response that came in after) fails the command; a response merely added does not.
     #[test]
     fn a_withdrawal_while_answers_are_read_fails_the_roster() {
-        let dir = tempfile::tempdir().expect("temporary folder");
-        let sha = "a".repeat(64);
-        let mut store = store_with_survey(&dir, &sha);
-        for n in 0..4 {
-            let side = if n % 2 == 0 { "a" } else { "b" };
-            add_response(&store, n + 1, "C", side, &sha, &[0]);
-        }
+        let (dir, sha, mut store) = sided_store(4, |_| "C".into());
         let path = dir.path().join("plp.sqlite");
         // Another process's change, made after the roster was read (`ready` runs then).
         let change = |event: &'static str, sql: &'static str| {

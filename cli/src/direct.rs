@@ -80,11 +80,10 @@ impl Engine {
     fn open(path: &Path) -> io::Result<Engine> {
         let mut opts = OpenOptions::new();
         opts.write(true).create(true).truncate(true);
-        match open_direct(&opts, path) {
-            Ok(file) => Ok(Engine::Direct { file, len: 0 }),
-            Err(e) if refused(&e) => Ok(Engine::Plain(Streamed::new(opts.open(path)?))),
-            Err(e) => Err(e),
-        }
+        Ok(match open_either(&opts, path)? {
+            (file, true) => Engine::Direct { file, len: 0 },
+            (file, false) => Engine::Plain(Streamed::resume(file, 0)),
+        })
     }
 
     /// Writes a chunk (aligned, but for the tail of a file that fell back).
@@ -245,9 +244,7 @@ impl Direct {
     }
 
     fn new(sink: Sink, chunk: usize) -> Direct {
-        let chunk = chunk.max(1).next_multiple_of(ALIGN);
-        let buf = vec![0u8; chunk + ALIGN];
-        let at = buf.as_ptr().align_offset(ALIGN);
+        let (buf, at, chunk) = aligned(chunk);
         Direct {
             buf,
             at,
@@ -386,13 +383,40 @@ impl Drop for Direct {
 
 /// The file, no longer `O_DIRECT`, as a [`Streamed`] file from offset `len` on.
 fn plain(file: File, len: u64) -> io::Result<Streamed> {
+    clear_direct(&file)?;
+    Ok(Streamed::resume(file, len))
+}
+
+/// Turns `O_DIRECT` off on an open file: what follows goes through the page cache.
+fn clear_direct(file: &File) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use rustix::fs::OFlags;
-        let flags = rustix::fs::fcntl_getfl(&file)?;
-        rustix::fs::fcntl_setfl(&file, flags - OFlags::DIRECT)?;
+        let flags = rustix::fs::fcntl_getfl(file)?;
+        rustix::fs::fcntl_setfl(file, flags - OFlags::DIRECT)?;
     }
-    Ok(Streamed::resume(file, len))
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+    Ok(())
+}
+
+/// A buffer holding one chunk of `chunk` bytes (rounded up to [`ALIGN`]) at an aligned
+/// offset: the buffer, the offset and the rounded chunk.
+fn aligned(chunk: usize) -> (Vec<u8>, usize, usize) {
+    let chunk = chunk.max(1).next_multiple_of(ALIGN);
+    let buf = vec![0u8; chunk + ALIGN];
+    let at = buf.as_ptr().align_offset(ALIGN);
+    (buf, at, chunk)
+}
+
+/// `path` opened with `opts` and `O_DIRECT`, or without it where the file system refuses
+/// it; whether it is direct.
+fn open_either(opts: &OpenOptions, path: &Path) -> io::Result<(File, bool)> {
+    match open_direct(opts, path) {
+        Ok(file) => Ok((file, true)),
+        Err(e) if refused(&e) => Ok((opts.open(path)?, false)),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether an error is a file system's refusal of `O_DIRECT` (or of its alignment), after
@@ -426,10 +450,9 @@ fn open_direct(_opts: &OpenOptions, _path: &Path) -> io::Result<File> {
 pub fn read_whole(path: &Path, buf: &mut Vec<u8>) -> io::Result<Range<usize>> {
     let mut opts = OpenOptions::new();
     opts.read(true);
-    let mut file = match open_direct(&opts, path) {
-        Ok(file) => file,
-        Err(e) if refused(&e) => return read_plain(opts.open(path)?, buf),
-        Err(e) => return Err(e),
+    let mut file = match open_either(&opts, path)? {
+        (file, true) => file,
+        (file, false) => return read_plain(file, buf),
     };
     let len = usize::try_from(file.metadata()?.len())
         .map_err(|_| io::Error::other("file larger than memory"))?;
@@ -479,14 +502,8 @@ impl Reader {
     pub fn open(path: &Path, chunk: usize) -> io::Result<Reader> {
         let mut opts = OpenOptions::new();
         opts.read(true);
-        let (file, direct) = match open_direct(&opts, path) {
-            Ok(file) => (file, true),
-            Err(e) if refused(&e) => (opts.open(path)?, false),
-            Err(e) => return Err(e),
-        };
-        let chunk = chunk.max(1).next_multiple_of(ALIGN);
-        let buf = vec![0u8; chunk + ALIGN];
-        let at = buf.as_ptr().align_offset(ALIGN);
+        let (file, direct) = open_either(&opts, path)?;
+        let (buf, at, chunk) = aligned(chunk);
         Ok(Reader {
             file,
             buf,
@@ -526,12 +543,7 @@ impl BufRead for Reader {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if self.direct && refused(&e) => {
                     // A refused read reads nothing: the position is where it should be.
-                    #[cfg(target_os = "linux")]
-                    {
-                        use rustix::fs::OFlags;
-                        let flags = rustix::fs::fcntl_getfl(&self.file)?;
-                        rustix::fs::fcntl_setfl(&self.file, flags - OFlags::DIRECT)?;
-                    }
+                    clear_direct(&self.file)?;
                     self.direct = false;
                 }
                 Err(e) => return Err(e),

@@ -66,26 +66,18 @@ pub struct Streamed {
 }
 
 impl Streamed {
-    pub fn new(file: File) -> Streamed {
-        Streamed::with_stride(file, STRIDE)
-    }
-
-    /// With hints every `stride` bytes.
-    pub fn with_stride(file: File, stride: u64) -> Streamed {
-        Streamed {
-            file,
-            written: 0,
-            trail: Trail::from(0, stride),
-        }
-    }
-
     /// Goes on with `file`, `at` bytes of which are written (its position is there), with
     /// hints from there on.
     pub fn resume(file: File, at: u64) -> Streamed {
+        Streamed::with_stride(file, at, STRIDE)
+    }
+
+    /// [`Streamed::resume`] with hints every `stride` bytes.
+    fn with_stride(file: File, at: u64, stride: u64) -> Streamed {
         Streamed {
             file,
             written: at,
-            trail: Trail::from(at, STRIDE),
+            trail: Trail::from(at, stride),
         }
     }
 
@@ -209,7 +201,7 @@ mod tests {
     fn every_byte_arrives_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        let mut w = Streamed::with_stride(File::create(&path).unwrap(), 4096);
+        let mut w = Streamed::with_stride(File::create(&path).unwrap(), 0, 4096);
         let mut expected = Vec::new();
         for i in 0..3000u32 {
             let piece = format!("{i},{}\n", "x".repeat((i % 97) as usize));
