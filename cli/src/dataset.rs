@@ -1379,7 +1379,7 @@ mod tests {
             &mut store,
             &sha,
             None,
-            change("withdrawal", withdrawn),
+            change(store::WITHDRAWAL, withdrawn),
             |r, _, ()| Ok(people(r)),
         )
         .err()

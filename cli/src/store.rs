@@ -457,9 +457,7 @@ pub fn audit(tx: &Transaction<'_>, event: &str, detail: serde_json::Value) -> Re
         tx.query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| {
             r.get(0)
         })?;
-    let seq: i64 = tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit", [], |r| {
-        r.get(0)
-    })?;
+    let seq = audit_seq(tx)? + 1;
     let at = crate::study::now();
     let detail = detail.to_string();
     let hash = chain_hash(&prev, seq, &at, event, &detail);
@@ -471,9 +469,11 @@ pub fn audit(tx: &Transaction<'_>, event: &str, detail: serde_json::Value) -> Re
     Ok(())
 }
 
-/// Audit events that record responses destroyed: a withdrawal (`plp withdraw`, or a
-/// sealed request at ingest) and `destroy-identifiers`.
-const DESTROYING: &str = "('withdrawal', 'identifiers_destroyed')";
+/// Audit event of a withdrawal that destroyed responses (`plp withdraw`, or a sealed
+/// request at ingest). Named once: [`destroyed_since`] looks for it.
+pub const WITHDRAWAL: &str = "withdrawal";
+/// Audit event of `plp destroy-identifiers`, which destroys every response.
+pub const IDENTIFIERS_DESTROYED: &str = "identifiers_destroyed";
 
 /// The audit log's last position (0 when empty): where [`destroyed_since`] looks from.
 pub fn audit_seq(conn: &Connection) -> Result<i64> {
@@ -484,9 +484,11 @@ pub fn audit_seq(conn: &Connection) -> Result<i64> {
 /// id, which SQLite gives again once the highest row is deleted: a command that read ids
 /// before a withdrawal could find a later response under a withdrawn one's id.
 pub fn destroyed_since(conn: &Connection, seq: i64) -> Result<bool> {
-    let sql =
-        format!("SELECT EXISTS (SELECT 1 FROM audit WHERE seq > ?1 AND event IN {DESTROYING})");
-    Ok(conn.query_row(&sql, [seq], |r| r.get(0))?)
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM audit WHERE seq > ?1 AND event IN (?2, ?3))",
+        params![seq, WITHDRAWAL, IDENTIFIERS_DESTROYED],
+        |r| r.get(0),
+    )?)
 }
 
 /// One audit event as stored.

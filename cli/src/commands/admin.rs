@@ -1,7 +1,7 @@
 //! `plp lock`, `plp status`, `plp audit`, `plp destroy-identifiers`.
 
 use super::{confirm, Opened};
-use crate::store::{audit as record, audit_events, set_meta, verify_audit};
+use crate::store::{audit as record, audit_events, set_meta, verify_audit, IDENTIFIERS_DESTROYED};
 use crate::study::{now, random};
 use anyhow::{bail, Result};
 use plp_core::linkage::link;
@@ -255,7 +255,7 @@ pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
     set_meta(&tx, "identifiers_destroyed_at", &at)?;
     record(
         &tx,
-        "identifiers_destroyed",
+        IDENTIFIERS_DESTROYED,
         serde_json::json!({ "records_kept": n_people, "envelopes_erased": responses, "quarantine_erased": quarantined, "withdrawal_requests_erased": requests }),
     )?;
     tx.commit()?;

@@ -21,7 +21,7 @@
 use super::{withdraw, Opened, TagKey};
 use crate::args::IngestArgs;
 use crate::serve::inbox::{Inbox, INBOX_FILE};
-use crate::store::{audit, opener, OpenKeyWrap, Store};
+use crate::store::{self, audit, opener, OpenKeyWrap, Store};
 use crate::study::{now, INBOX_DIR};
 use crate::writeback::Follower;
 use anyhow::{bail, Context, Result};
@@ -941,7 +941,7 @@ fn record(
                         let n = withdraw::destroy(tx, &people[0].ids)?;
                         audit(
                             tx,
-                            "withdrawal",
+                            store::WITHDRAWAL,
                             serde_json::json!({ "request_id": w.request_id, "via": "sealed request", "responses_destroyed": n }),
                         )?;
                         s.withdrawn += 1;

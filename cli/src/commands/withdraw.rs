@@ -6,7 +6,7 @@
 
 use super::{Opened, TagKey};
 use crate::args::WithdrawArgs;
-use crate::store::audit;
+use crate::store::{audit, WITHDRAWAL};
 use anyhow::{bail, Result};
 use plp_core::survey::Side;
 use rusqlite::{params, Transaction};
@@ -150,7 +150,7 @@ pub fn run(dir: Option<&Path>, a: &WithdrawArgs) -> Result<()> {
             let n = destroy(&tx, &p.ids)?;
             audit(
                 &tx,
-                "withdrawal",
+                WITHDRAWAL,
                 serde_json::json!({ "via": "plp withdraw", "responses_destroyed": n, "narrowed_by_code": code.is_some(), "narrowed_by_role": side.is_some() }),
             )?;
             tx.commit()?;
