@@ -35,10 +35,17 @@ CREATE TABLE surveys (
 );
 -- `envelope`: the bytes received, or packed when they are exactly what plp writes for
 -- that envelope (`Envelope::pack`: a quarter smaller; `received_bytes` gives them back).
+-- No index on `envelope_sha256` or `submission_id`, and the tag's indexed by its first 16
+-- hex digits: each is a random key, so each insert into its index lands on a random page.
+-- The three full keys' indexes took a fifth of an ingest of a million (docs/performance.md,
+-- session 16). Ingest keeps them unique itself: it loads every hash and id (`Seen`) inside
+-- the write transaction, reloading when another process has written. Stores made before
+-- keep their unique indexes (or take this form while they hold no response); the queries
+-- by tag name both the prefix and the full tag, so either index serves them.
 CREATE TABLE responses (
     id INTEGER PRIMARY KEY,
-    envelope_sha256 TEXT NOT NULL UNIQUE,
-    submission_id TEXT UNIQUE,
+    envelope_sha256 TEXT NOT NULL,
+    submission_id TEXT,
     received_at TEXT NOT NULL,
     consent_date TEXT NOT NULL,
     code TEXT,
@@ -49,7 +56,7 @@ CREATE TABLE responses (
     survey_sha256 TEXT NOT NULL REFERENCES surveys(sha256),
     envelope BLOB NOT NULL
 );
-CREATE INDEX responses_tag ON responses(tag_mac);
+CREATE INDEX responses_tag ON responses(substr(tag_mac, 1, 16));
 CREATE TABLE quarantine (
     id INTEGER PRIMARY KEY,
     envelope_sha256 TEXT NOT NULL UNIQUE,
@@ -108,7 +115,8 @@ CREATE TABLE audit (
 /// envelope; it replaces `responses_state` and `responses_code` (which `responses_tag`
 /// and it made redundant: fewer indexes to keep up at ingest), which older stores lose;
 /// an empty pseudonym table of an older form (rowid, or its uniqueness inside the table)
-/// takes the schema's (WITHOUT ROWID, with the separate index `pseudonyms_unique`).
+/// takes the schema's (WITHOUT ROWID, with the separate index `pseudonyms_unique`), and
+/// so does an empty response table with unique indexes on its random keys.
 fn migrate(conn: &mut Connection) -> Result<()> {
     let has = |conn: &Connection, sql: &str| -> Result<bool> {
         Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? > 0)
@@ -125,15 +133,27 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     let old_pseudonyms = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'pseudonyms' \
         AND (sql NOT LIKE '%WITHOUT ROWID%' OR sql LIKE '%UNIQUE%') \
         AND NOT EXISTS (SELECT 1 FROM pseudonyms)";
+    // Responses with unique indexes on their random keys (before session 16), still empty.
+    let old_responses = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'responses' \
+        AND sql LIKE '%UNIQUE%' AND NOT EXISTS (SELECT 1 FROM responses)";
     if has(conn, column)?
         && has(conn, index)?
         && has(conn, superseded)?
         && !has(conn, redundant)?
         && !has(conn, old_pseudonyms)?
+        && !has(conn, old_responses)?
     {
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if has(&tx, old_responses)? {
+        // Its indexes go with it; `open_key` and the roster and superseded indexes follow.
+        tx.execute_batch(&format!(
+            "DROP TABLE responses; {} {}",
+            schema_statement("CREATE TABLE responses"),
+            schema_statement("CREATE INDEX responses_tag")
+        ))?;
+    }
     if !has(&tx, column)? {
         tx.execute_batch("ALTER TABLE responses ADD COLUMN open_key BLOB")?;
     }
@@ -638,9 +658,94 @@ mod opener_tests {
     }
 }
 
+/// The response table as stores made before session 16 have it (unique indexes on the
+/// envelope's hash and the submission id, the full tag indexed), for tests of either form.
+#[cfg(test)]
+pub const RESPONSES_BEFORE_16: &str = "DROP TABLE responses;
+CREATE TABLE responses (
+    id INTEGER PRIMARY KEY,
+    envelope_sha256 TEXT NOT NULL UNIQUE,
+    submission_id TEXT UNIQUE,
+    received_at TEXT NOT NULL,
+    consent_date TEXT NOT NULL,
+    code TEXT,
+    side TEXT NOT NULL CHECK (side IN ('a', 'b', 'either')),
+    tag_mac TEXT,
+    state TEXT NOT NULL CHECK (state IN ('accepted', 'superseded')),
+    superseded_by INTEGER REFERENCES responses(id),
+    survey_sha256 TEXT NOT NULL REFERENCES surveys(sha256),
+    envelope BLOB NOT NULL
+);
+CREATE INDEX responses_tag ON responses(tag_mac);";
+
 #[cfg(test)]
 mod migrate_tests {
-    use super::{Store, PAGE_SIZE};
+    use super::{Store, PAGE_SIZE, RESPONSES_BEFORE_16};
+
+    fn responses_sql(store: &Store) -> (String, String) {
+        let sql = |name: &str| {
+            store
+                .conn
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .expect("in the schema")
+        };
+        (sql("responses"), sql("responses_tag"))
+    }
+
+    /// A new store indexes no random key of a response but the tag's first 16 digits; an
+    /// older store's table takes that form when opened while it holds no response, and
+    /// keeps its unique indexes (and its rows) once it has any.
+    #[test]
+    fn responses_index_only_the_tags_prefix() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join("plp.sqlite");
+        let store = Store::create(&path, "s", "k").expect("created");
+        let new_form = |store: &Store| {
+            let (table, tag) = responses_sql(store);
+            !table.contains("UNIQUE") && tag.contains("substr(tag_mac, 1, 16)")
+        };
+        assert!(new_form(&store));
+        store
+            .conn
+            .execute_batch(RESPONSES_BEFORE_16)
+            .expect("the older form");
+        assert!(!new_form(&store));
+        drop(store);
+        let store = Store::open(&path, "s", "k").expect("opened");
+        assert!(new_form(&store));
+        assert_eq!(
+            indexes(&store),
+            ["responses_roster", "responses_superseded", "responses_tag"]
+        );
+        store
+            .conn
+            .execute_batch(RESPONSES_BEFORE_16)
+            .expect("the older form");
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO surveys VALUES ('x', 'survey', '1', x'7b7d');
+                 INSERT INTO responses(envelope_sha256, received_at, consent_date, side, state, survey_sha256, envelope)
+                 VALUES ('e', 't', 'd', 'a', 'accepted', 'x', x'00');",
+            )
+            .expect("a response");
+        drop(store);
+        let store = Store::open(&path, "s", "k").expect("opened");
+        let (table, tag) = responses_sql(&store);
+        assert!(
+            table.contains("UNIQUE") && tag.ends_with("(tag_mac)"),
+            "{table} {tag}"
+        );
+        let kept: String = store
+            .conn
+            .query_row("SELECT envelope_sha256 FROM responses", [], |r| r.get(0))
+            .expect("kept");
+        assert_eq!(kept, "e");
+    }
 
     fn pseudonyms_sql(store: &Store) -> String {
         store

@@ -42,7 +42,7 @@ use std::sync::{mpsc, Mutex};
 const BATCH: usize = 500;
 /// Most envelopes in one transaction. Transactions start at [`BATCH`] and double up to this:
 /// the first envelopes are safe at once, and a long ingest writes each page of the store's
-/// indexes (random keys: hashes, ids, tags) once per many envelopes rather than once per
+/// indexes (random keys: the tag's prefix; in stores made before session 16 the hashes and ids too) once per many envelopes rather than once per
 /// envelope, which is what made ingest grow faster than its input. In a large ingest (a
 /// rollback journal, see [`BULK_FROM`]) each transaction also journals every index page it
 /// changes before writing it: at a million envelopes, 524,288 per transaction ingested in
@@ -692,45 +692,43 @@ impl Seen {
             people: HashSet::new(),
             data_version: conn.query_row("PRAGMA data_version", [], |r| r.get(0))?,
         };
-        for table in [
-            "responses",
-            "quarantine",
-            "withdrawal_requests",
-            "withdrawn",
-        ] {
+        // Responses in one pass over the table in arrival order: stores made by this
+        // version index none of these columns but the tag's prefix (see `store::SCHEMA`),
+        // and through an index every row would be read at random anyway.
+        let mut stmt = conn.prepare(
+            "SELECT envelope_sha256, submission_id, state, COALESCE(code, ''), side, COALESCE(tag_mac, '') FROM responses NOT INDEXED",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            seen.envelopes.insert(sha_key(r.get_ref(0)?.as_str()?));
+            if let Some(id) = r.get_ref(1)?.as_str_or_null()? {
+                seen.submissions.insert(id_key(id));
+            }
+            if r.get_ref(2)?.as_str()? == "accepted" {
+                seen.people.insert(person_key(
+                    r.get_ref(3)?.as_str()?,
+                    r.get_ref(4)?.as_str()?,
+                    r.get_ref(5)?.as_str()?,
+                ));
+            }
+        }
+        for table in ["quarantine", "withdrawal_requests", "withdrawn"] {
             seen.envelopes.extend(
                 strings(&format!("SELECT envelope_sha256 FROM {table}"))?
                     .iter()
                     .map(|s| sha_key(s)),
             );
         }
-        for table in ["responses", "withdrawn"] {
-            seen.submissions.extend(
-                strings(&format!(
-                    "SELECT submission_id FROM {table} WHERE submission_id IS NOT NULL"
-                ))?
+        seen.submissions.extend(
+            strings("SELECT submission_id FROM withdrawn WHERE submission_id IS NOT NULL")?
                 .iter()
                 .map(|s| id_key(s)),
-            );
-        }
+        );
         seen.requests.extend(
             strings("SELECT request_id FROM withdrawal_requests")?
                 .iter()
                 .map(|s| id_key(s)),
         );
-        let mut stmt = conn.prepare(
-            // One pass over the table in arrival order: the roster index lacks the tag, and
-            // through it every row would be read at random.
-            "SELECT COALESCE(code, ''), side, COALESCE(tag_mac, '') FROM responses NOT INDEXED WHERE state = 'accepted'",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            seen.people.insert(person_key(
-                r.get_ref(0)?.as_str()?,
-                r.get_ref(1)?.as_str()?,
-                r.get_ref(2)?.as_str()?,
-            ));
-        }
         Ok(seen)
     }
 }
@@ -987,6 +985,7 @@ fn supersede(tx: &Transaction<'_>, code: &str, side: &str, mac: &str) -> Result<
     let mut stmt = tx.prepare_cached(
         "SELECT id FROM responses INDEXED BY responses_tag
          WHERE code = ?1 AND side = ?2 AND tag_mac = ?3 AND state = 'accepted'
+           AND substr(tag_mac, 1, 16) = substr(?3, 1, 16)
          ORDER BY consent_date DESC, id DESC",
     )?;
     let ids: Vec<i64> = stmt
@@ -1174,6 +1173,92 @@ fn print_summary(s: &Summary) {
 
 #[cfg(test)]
 mod tests {
+    use super::{id_key, person_key, sha_key, Open, Seen};
+    use crate::store::Store;
+
+    /// Only `Seen` keeps envelopes, submissions and people unique in a store of this
+    /// version (no unique index backs it), so a transaction begun after another process
+    /// wrote must see that write: a response and a quarantined envelope stored by another
+    /// connection are known once the next transaction begins, not before.
+    #[test]
+    fn a_transaction_sees_what_another_process_stored() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join("plp.sqlite");
+        let store = Store::create(&path, "s", "k").expect("created");
+        let mut seen = Seen::load(&store.conn).expect("loaded");
+        assert!(seen.envelopes.is_empty() && seen.submissions.is_empty());
+        let (sha, quarantined) = ("ab".repeat(32), "cd".repeat(32));
+        let submission = "ef".repeat(16);
+        let other = rusqlite::Connection::open(&path).expect("another connection");
+        other
+            .execute_batch(&format!(
+                "INSERT INTO surveys VALUES ('x', 'survey', '1', x'7b7d');
+                 INSERT INTO responses(envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope)
+                 VALUES ('{sha}', '{submission}', 't', 'd', 'A', 'a', 'tag', 'accepted', 'x', x'00');
+                 INSERT INTO quarantine(envelope_sha256, received_at, source, reason, envelope)
+                 VALUES ('{quarantined}', 't', 'f', 'r', x'00');"
+            ))
+            .expect("written by the other connection");
+        assert!(!seen.envelopes.contains(&sha_key(&sha)));
+        let open = Open::begin(&store.conn, &mut seen).expect("begun");
+        drop(open);
+        assert!(seen.envelopes.contains(&sha_key(&sha)));
+        assert!(seen.envelopes.contains(&sha_key(&quarantined)));
+        assert!(seen.submissions.contains(&id_key(&submission)));
+        assert!(seen.people.contains(&person_key("A", "a", "tag")));
+    }
+
+    /// A resubmission supersedes through `responses_tag` in either form of the store (the
+    /// tag's prefix, or the full tag in stores made before session 16): the later consent
+    /// date stays accepted, another person with the same tag prefix is left alone.
+    #[test]
+    fn a_resubmission_supersedes_in_either_form_of_the_store() {
+        for older in [false, true] {
+            let dir = tempfile::tempdir().expect("temporary folder");
+            let mut store =
+                Store::create(&dir.path().join("plp.sqlite"), "s", "k").expect("created");
+            if older {
+                store
+                    .conn
+                    .execute_batch(crate::store::RESPONSES_BEFORE_16)
+                    .expect("the older form");
+            }
+            let (tag, twin) = ("1".repeat(64), format!("{}2", "1".repeat(63)));
+            store
+                .conn
+                .execute_batch(&format!(
+                    "INSERT INTO surveys VALUES ('x', 'survey', '1', x'7b7d');
+                     INSERT INTO responses(envelope_sha256, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope) VALUES
+                       ('e1', 't', '2026-03-02', 'A', 'a', '{tag}', 'accepted', 'x', x'00'),
+                       ('e2', 't', '2026-03-01', 'A', 'a', '{twin}', 'accepted', 'x', x'00'),
+                       ('e3', 't', '2026-03-01', 'A', 'a', '{tag}', 'accepted', 'x', x'00');"
+                ))
+                .expect("responses");
+            let tx = store.tx().expect("transaction");
+            assert_eq!(
+                super::supersede(&tx, "A", "a", &tag).expect("superseded"),
+                1
+            );
+            let states: Vec<(String, Option<i64>)> = tx
+                .prepare("SELECT state, superseded_by FROM responses ORDER BY id")
+                .expect("query")
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .expect("rows")
+                .collect::<Result<_, _>>()
+                .expect("states");
+            let accepted = ("accepted".to_string(), None);
+            assert_eq!(
+                states,
+                [
+                    accepted.clone(),
+                    accepted,
+                    ("superseded".to_string(), Some(1))
+                ],
+                "older form: {older}"
+            );
+        }
+    }
+
     /// A panic while examining a batch is caught and reported as `None`, not lost.
     #[test]
     fn a_panic_while_examining_is_reported() {

@@ -32,7 +32,10 @@ pub fn find_people(
     side: Option<&str>,
 ) -> Result<Vec<Person>> {
     let mut stmt = tx.prepare(
-        "SELECT id, code, side FROM responses WHERE tag_mac = ?1 AND code IS NOT NULL ORDER BY id",
+        // The prefix is what new stores index, the full tag what older ones index.
+        "SELECT id, code, side FROM responses INDEXED BY responses_tag
+         WHERE tag_mac = ?1 AND substr(tag_mac, 1, 16) = substr(?1, 1, 16) AND code IS NOT NULL
+         ORDER BY id",
     )?;
     let rows = stmt.query_map([tag_mac], |r| {
         Ok((
@@ -194,4 +197,53 @@ fn role_side(survey: &plp_core::Survey, role: &str) -> Result<&'static str> {
         },
     };
     Ok(super::ingest::side_name(side))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_people;
+    use crate::store::{Store, RESPONSES_BEFORE_16};
+
+    /// The tag is found through `responses_tag` whichever form it has: the prefix that
+    /// stores of this version index, or the full tag of older ones (`INDEXED BY` makes a
+    /// query that cannot use the index fail, so each form is really looked up by it).
+    /// Two tags sharing their first 16 digits stay apart.
+    #[test]
+    fn people_are_found_by_tag_in_either_form_of_the_store() {
+        for older in [false, true] {
+            let dir = tempfile::tempdir().expect("temporary folder");
+            let mut store =
+                Store::create(&dir.path().join("plp.sqlite"), "s", "k").expect("created");
+            if older {
+                store
+                    .conn
+                    .execute_batch(RESPONSES_BEFORE_16)
+                    .expect("the older form");
+            }
+            let (tag, twin) = ("1".repeat(64), format!("{}2", "1".repeat(63)));
+            store
+                .conn
+                .execute_batch(&format!(
+                    "INSERT INTO surveys VALUES ('x', 'survey', '1', x'7b7d');
+                     INSERT INTO responses(envelope_sha256, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope) VALUES
+                       ('e1', 't', 'd', 'A', 'a', '{tag}', 'accepted', 'x', x'00'),
+                       ('e2', 't', 'd', 'B', 'b', '{twin}', 'accepted', 'x', x'00'),
+                       ('e3', 't', 'd', 'A', 'a', '{tag}', 'superseded', 'x', x'00');"
+                ))
+                .expect("responses");
+            let tx = store.tx().expect("transaction");
+            let people = find_people(&tx, &tag, None, None).expect("found");
+            assert_eq!(people.len(), 1, "older form: {older}");
+            assert_eq!(
+                (people[0].code.as_str(), people[0].side.as_str()),
+                ("A", "a")
+            );
+            assert_eq!(people[0].ids, [1, 3]);
+            let twin_people = find_people(&tx, &twin, None, None).expect("found");
+            assert_eq!(twin_people[0].ids, [2]);
+            assert!(find_people(&tx, &"3".repeat(64), None, None)
+                .expect("none")
+                .is_empty());
+        }
+    }
 }
