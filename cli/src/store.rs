@@ -678,6 +678,20 @@ CREATE TABLE responses (
 );
 CREATE INDEX responses_tag ON responses(tag_mac);";
 
+/// What `EXPLAIN QUERY PLAN` says of `sql` (its parameters left unbound), one line per step.
+#[cfg(test)]
+pub fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("a query to explain");
+    let mut rows = stmt.raw_query();
+    let mut steps = Vec::new();
+    while let Some(row) = rows.next().expect("a step") {
+        steps.push(row.get(3).expect("its detail"));
+    }
+    steps
+}
+
 #[cfg(test)]
 mod migrate_tests {
     use super::{Store, PAGE_SIZE, RESPONSES_BEFORE_16};
@@ -717,6 +731,7 @@ mod migrate_tests {
         drop(store);
         let store = Store::open(&path, "s", "k").expect("opened");
         assert!(new_form(&store));
+        assert!(has_open_key(&store));
         assert_eq!(
             indexes(&store),
             ["responses_roster", "responses_superseded", "responses_tag"]
@@ -745,6 +760,19 @@ mod migrate_tests {
             .query_row("SELECT envelope_sha256 FROM responses", [], |r| r.get(0))
             .expect("kept");
         assert_eq!(kept, "e");
+        assert!(has_open_key(&store));
+    }
+
+    fn has_open_key(store: &Store) -> bool {
+        store
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('responses') WHERE name = 'open_key'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .expect("columns")
+            == 1
     }
 
     fn pseudonyms_sql(store: &Store) -> String {

@@ -976,18 +976,20 @@ pub fn side_name(side: Side) -> &'static str {
     }
 }
 
+/// A person's accepted responses, newest first: by the tag's prefix in stores of this
+/// version, by the full tag in older ones (see `store::SCHEMA`).
+const SAME_PERSON: &str = "SELECT id FROM responses INDEXED BY responses_tag
+     WHERE code = ?1 AND side = ?2 AND tag_mac = ?3 AND state = 'accepted'
+       AND substr(tag_mac, 1, 16) = substr(?3, 1, 16)
+     ORDER BY consent_date DESC, id DESC";
+
 /// Keeps the newest response of a person (same code, side and tag) accepted and marks the
 /// others superseded. Newest is the later consent date, then the later arrival.
 fn supersede(tx: &Transaction<'_>, code: &str, side: &str, mac: &str) -> Result<u64> {
     // By the keyed tag, which nearly no two people share; without the hint the planner
     // takes the roster index (state, code, side), whose rows for one code and side are every
     // respondent who used that code on that side.
-    let mut stmt = tx.prepare_cached(
-        "SELECT id FROM responses INDEXED BY responses_tag
-         WHERE code = ?1 AND side = ?2 AND tag_mac = ?3 AND state = 'accepted'
-           AND substr(tag_mac, 1, 16) = substr(?3, 1, 16)
-         ORDER BY consent_date DESC, id DESC",
-    )?;
+    let mut stmt = tx.prepare_cached(SAME_PERSON)?;
     let ids: Vec<i64> = stmt
         .query_map(params![code, side, mac], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
@@ -1178,7 +1180,7 @@ mod tests {
 
     /// Only `Seen` keeps envelopes, submissions and people unique in a store of this
     /// version (no unique index backs it), so a transaction begun after another process
-    /// wrote must see that write: a response and a quarantined envelope stored by another
+    /// wrote must see that write: responses and a quarantined envelope stored by another
     /// connection are known once the next transaction begins, not before.
     #[test]
     fn a_transaction_sees_what_another_process_stored() {
@@ -1187,14 +1189,15 @@ mod tests {
         let store = Store::create(&path, "s", "k").expect("created");
         let mut seen = Seen::load(&store.conn).expect("loaded");
         assert!(seen.envelopes.is_empty() && seen.submissions.is_empty());
-        let (sha, quarantined) = ("ab".repeat(32), "cd".repeat(32));
+        let (sha, quarantined, superseded) = ("ab".repeat(32), "cd".repeat(32), "01".repeat(32));
         let submission = "ef".repeat(16);
         let other = rusqlite::Connection::open(&path).expect("another connection");
         other
             .execute_batch(&format!(
                 "INSERT INTO surveys VALUES ('x', 'survey', '1', x'7b7d');
-                 INSERT INTO responses(envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope)
-                 VALUES ('{sha}', '{submission}', 't', 'd', 'A', 'a', 'tag', 'accepted', 'x', x'00');
+                 INSERT INTO responses(envelope_sha256, submission_id, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope) VALUES
+                   ('{sha}', '{submission}', 't', 'd', 'A', 'a', 'tag', 'accepted', 'x', x'00'),
+                   ('{superseded}', NULL, 't', 'd', 'B', 'b', 'old tag', 'superseded', 'x', x'00');
                  INSERT INTO quarantine(envelope_sha256, received_at, source, reason, envelope)
                  VALUES ('{quarantined}', 't', 'f', 'r', x'00');"
             ))
@@ -1206,11 +1209,17 @@ mod tests {
         assert!(seen.envelopes.contains(&sha_key(&quarantined)));
         assert!(seen.submissions.contains(&id_key(&submission)));
         assert!(seen.people.contains(&person_key("A", "a", "tag")));
+        // A superseded response (here without a submission id) is a known envelope, but
+        // not a person who may have one to supersede.
+        assert!(seen.envelopes.contains(&sha_key(&superseded)));
+        assert_eq!(seen.submissions.len(), 1);
+        assert_eq!(seen.people.len(), 1);
     }
 
-    /// A resubmission supersedes through `responses_tag` in either form of the store (the
-    /// tag's prefix, or the full tag in stores made before session 16): the later consent
-    /// date stays accepted, another person with the same tag prefix is left alone.
+    /// A resubmission supersedes through a search of `responses_tag` in either form of the
+    /// store (the tag's prefix, or the full tag in stores made before session 16): the
+    /// later consent date stays accepted, another person with the same tag prefix is left
+    /// alone.
     #[test]
     fn a_resubmission_supersedes_in_either_form_of_the_store() {
         for older in [false, true] {
@@ -1235,6 +1244,13 @@ mod tests {
                 ))
                 .expect("responses");
             let tx = store.tx().expect("transaction");
+            let searched = if older {
+                "SEARCH responses USING INDEX responses_tag (tag_mac=?)"
+            } else {
+                "SEARCH responses USING INDEX responses_tag (<expr>=?)"
+            };
+            let plan = crate::store::plan(&tx, super::SAME_PERSON);
+            assert_eq!(plan[0], searched, "{plan:?}");
             assert_eq!(
                 super::supersede(&tx, "A", "a", &tag).expect("superseded"),
                 1
