@@ -678,6 +678,39 @@ CREATE TABLE responses (
 );
 CREATE INDEX responses_tag ON responses(tag_mac);";
 
+/// A new store in `dir`, its responses in the form before session 16 if `older`, with a
+/// survey `x` and responses from `values`: a VALUES list of (envelope_sha256, received_at,
+/// consent_date, code, side, tag_mac, state), all answering survey `x`.
+#[cfg(test)]
+pub fn store_with(dir: &Path, older: bool, values: &str) -> Store {
+    let store = Store::create(&dir.join("plp.sqlite"), "s", "k").expect("created");
+    if older {
+        store
+            .conn
+            .execute_batch(RESPONSES_BEFORE_16)
+            .expect("the older form");
+    }
+    store
+        .conn
+        .execute_batch(&format!(
+            "INSERT INTO surveys VALUES ('x', 'survey', '1', x'7b7d');
+             INSERT INTO responses(envelope_sha256, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope)
+             SELECT column1, column2, column3, column4, column5, column6, column7, 'x', x'00' FROM (VALUES {values});"
+        ))
+        .expect("responses");
+    store
+}
+
+/// How a query by tag searches `responses_tag` in either form of the store.
+#[cfg(test)]
+pub fn tag_search(older: bool) -> &'static str {
+    if older {
+        "SEARCH responses USING INDEX responses_tag (tag_mac=?)"
+    } else {
+        "SEARCH responses USING INDEX responses_tag (<expr>=?)"
+    }
+}
+
 /// What `EXPLAIN QUERY PLAN` says of `sql` (its parameters left unbound), one line per step.
 #[cfg(test)]
 pub fn plan(conn: &Connection, sql: &str) -> Vec<String> {

@@ -1224,31 +1224,18 @@ mod tests {
     fn a_resubmission_supersedes_in_either_form_of_the_store() {
         for older in [false, true] {
             let dir = tempfile::tempdir().expect("temporary folder");
-            let mut store =
-                Store::create(&dir.path().join("plp.sqlite"), "s", "k").expect("created");
-            if older {
-                store
-                    .conn
-                    .execute_batch(crate::store::RESPONSES_BEFORE_16)
-                    .expect("the older form");
-            }
             let (tag, twin) = ("1".repeat(64), format!("{}2", "1".repeat(63)));
-            store
-                .conn
-                .execute_batch(&format!(
-                    "INSERT INTO surveys VALUES ('x', 'survey', '1', x'7b7d');
-                     INSERT INTO responses(envelope_sha256, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope) VALUES
-                       ('e1', 't', '2026-03-02', 'A', 'a', '{tag}', 'accepted', 'x', x'00'),
-                       ('e2', 't', '2026-03-01', 'A', 'a', '{twin}', 'accepted', 'x', x'00'),
-                       ('e3', 't', '2026-03-01', 'A', 'a', '{tag}', 'accepted', 'x', x'00');"
-                ))
-                .expect("responses");
+            let mut store = crate::store::store_with(
+                dir.path(),
+                older,
+                &format!(
+                    "('e1', 't', '2026-03-02', 'A', 'a', '{tag}', 'accepted'),
+                     ('e2', 't', '2026-03-01', 'A', 'a', '{twin}', 'accepted'),
+                     ('e3', 't', '2026-03-01', 'A', 'a', '{tag}', 'accepted')"
+                ),
+            );
             let tx = store.tx().expect("transaction");
-            let searched = if older {
-                "SEARCH responses USING INDEX responses_tag (tag_mac=?)"
-            } else {
-                "SEARCH responses USING INDEX responses_tag (<expr>=?)"
-            };
+            let searched = crate::store::tag_search(older);
             let plan = crate::store::plan(&tx, super::SAME_PERSON);
             assert_eq!(plan[0], searched, "{plan:?}");
             assert_eq!(

@@ -204,7 +204,7 @@ fn role_side(survey: &plp_core::Survey, role: &str) -> Result<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::{find_people, BY_TAG};
-    use crate::store::{plan, Store, RESPONSES_BEFORE_16};
+    use crate::store::{plan, store_with, tag_search};
 
     /// The tag is found by a search of `responses_tag` whichever form it has: the prefix
     /// that stores of this version index, or the full tag of older ones (the query plan
@@ -214,31 +214,18 @@ mod tests {
     fn people_are_found_by_tag_in_either_form_of_the_store() {
         for older in [false, true] {
             let dir = tempfile::tempdir().expect("temporary folder");
-            let mut store =
-                Store::create(&dir.path().join("plp.sqlite"), "s", "k").expect("created");
-            if older {
-                store
-                    .conn
-                    .execute_batch(RESPONSES_BEFORE_16)
-                    .expect("the older form");
-            }
             let (tag, twin) = ("1".repeat(64), format!("{}2", "1".repeat(63)));
-            store
-                .conn
-                .execute_batch(&format!(
-                    "INSERT INTO surveys VALUES ('x', 'survey', '1', x'7b7d');
-                     INSERT INTO responses(envelope_sha256, received_at, consent_date, code, side, tag_mac, state, survey_sha256, envelope) VALUES
-                       ('e1', 't', 'd', 'A', 'a', '{tag}', 'accepted', 'x', x'00'),
-                       ('e2', 't', 'd', 'B', 'b', '{twin}', 'accepted', 'x', x'00'),
-                       ('e3', 't', 'd', 'A', 'a', '{tag}', 'superseded', 'x', x'00');"
-                ))
-                .expect("responses");
+            let mut store = store_with(
+                dir.path(),
+                older,
+                &format!(
+                    "('e1', 't', 'd', 'A', 'a', '{tag}', 'accepted'),
+                     ('e2', 't', 'd', 'B', 'b', '{twin}', 'accepted'),
+                     ('e3', 't', 'd', 'A', 'a', '{tag}', 'superseded')"
+                ),
+            );
             let tx = store.tx().expect("transaction");
-            let searched = if older {
-                "SEARCH responses USING INDEX responses_tag (tag_mac=?)"
-            } else {
-                "SEARCH responses USING INDEX responses_tag (<expr>=?)"
-            };
+            let searched = tag_search(older);
             assert_eq!(plan(&tx, BY_TAG), [searched]);
             let people = find_people(&tx, &tag, None, None).expect("found");
             assert_eq!(people.len(), 1, "older form: {older}");
