@@ -42,8 +42,9 @@ use std::sync::{mpsc, Mutex};
 const BATCH: usize = 500;
 /// Most envelopes in one transaction. Transactions start at [`BATCH`] and double up to this:
 /// the first envelopes are safe at once, and a long ingest writes each page of the store's
-/// indexes (random keys: the tag's prefix; in stores made before session 16 the hashes and ids too) once per many envelopes rather than once per
-/// envelope, which is what made ingest grow faster than its input. In a large ingest (a
+/// indexes (random keys: the tag's prefix, and in stores made before session 16 the hashes
+/// and ids) once per many envelopes rather than once per envelope, which is what made
+/// ingest grow faster than its input. In a large ingest (a
 /// rollback journal, see [`BULK_FROM`]) each transaction also journals every index page it
 /// changes before writing it: at a million envelopes, 524,288 per transaction ingested in
 /// 78-85 s against 87-89 s with 131,072. A kill loses at most the open transaction's work,
