@@ -211,7 +211,8 @@ impl Output {
             superseded: self.count("superseded"),
             rejected: self.count("rejected"),
             withdrawn: self.count("withdrawal: responses destroyed"),
-            no_match: self.count("withdrawal: no match"),
+            waiting: self.count("withdrawal: waiting for a match"),
+            on_arrival: self.count("destroyed on arrival"),
             ambiguous: self.count("withdrawal: ambiguous"),
             late: self.count("withdrawal: after lock"),
         }
@@ -231,8 +232,10 @@ pub struct Summary {
     pub rejected: u64,
     /// Withdrawal requests that destroyed responses.
     pub withdrawn: u64,
-    /// Withdrawal requests that matched nobody.
-    pub no_match: u64,
+    /// Withdrawal requests in the store that match nobody yet.
+    pub waiting: u64,
+    /// Responses destroyed because a withdrawal request of theirs came first.
+    pub on_arrival: u64,
     /// Withdrawal requests that matched several people.
     pub ambiguous: u64,
     /// Withdrawal requests after the lock.
@@ -560,14 +563,19 @@ impl TestStudy {
         self.seal(&self.payload(r).to_json())
     }
 
-    /// A sealed withdrawal request (`plp-withdrawal/1`).
+    /// A sealed withdrawal request (`plp-withdrawal/1`), dated [`DATE`].
     pub fn withdrawal_request(&self, code: Option<&str>, word: &str) -> Vec<u8> {
+        self.withdrawal_request_on(code, word, DATE)
+    }
+
+    /// A sealed withdrawal request dated `date`.
+    pub fn withdrawal_request_on(&self, code: Option<&str>, word: &str, date: &str) -> Vec<u8> {
         let p = WithdrawalPayload::build(
             &self.published.config.study_id,
             &self.published.config.code_pattern,
             code,
             word,
-            DATE,
+            date,
             random::<16>(),
         )
         .expect("a valid withdrawal request");

@@ -6,6 +6,7 @@
 
 mod args;
 mod commands;
+mod copies;
 mod dataset;
 mod direct;
 mod keyfile;

@@ -77,7 +77,14 @@ CREATE TABLE withdrawal_requests (
     envelope_sha256 TEXT NOT NULL UNIQUE,
     request_id TEXT NOT NULL UNIQUE,
     received_at TEXT NOT NULL,
-    outcome TEXT NOT NULL
+    outcome TEXT NOT NULL,
+    -- Kept until the lock, so that a request still acts on responses that arrive after it
+    -- (see `withdraw::settle`): its keyed tag, the pair code it names (once it has
+    -- matched, the person's code and side) and its date. The lock erases them.
+    tag_mac TEXT,
+    code TEXT,
+    side TEXT,
+    date TEXT
 );
 -- WITHOUT ROWID: the key is the table (one B-tree less per pseudonym drawn). The unique
 -- index by pseudonym stands apart, so that an export drawing many at once can build it
@@ -117,7 +124,8 @@ CREATE TABLE audit (
 /// and it made redundant: fewer indexes to keep up at ingest), which older stores lose;
 /// an empty pseudonym table of an older form (rowid, or its uniqueness inside the table)
 /// takes the schema's (WITHOUT ROWID, with the separate index `pseudonyms_unique`), and
-/// so does an empty response table with unique indexes on its random keys.
+/// so does an empty response table with unique indexes on its random keys; withdrawal
+/// requests gain the columns that keep a request's tag until the lock.
 fn migrate(conn: &mut Connection) -> Result<()> {
     let has = |conn: &Connection, sql: &str| -> Result<bool> {
         Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? > 0)
@@ -137,7 +145,11 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     // Responses with unique indexes on their random keys (before session 16), still empty.
     let old_responses = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'responses' \
         AND sql LIKE '%UNIQUE%' AND NOT EXISTS (SELECT 1 FROM responses)";
+    // Requests kept with their tag until the lock (session 17).
+    let request_tags =
+        "SELECT COUNT(*) FROM pragma_table_info('withdrawal_requests') WHERE name = 'tag_mac'";
     if has(conn, column)?
+        && has(conn, request_tags)?
         && has(conn, index)?
         && has(conn, superseded)?
         && !has(conn, redundant)?
@@ -157,6 +169,14 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     if !has(&tx, column)? {
         tx.execute_batch("ALTER TABLE responses ADD COLUMN open_key BLOB")?;
+    }
+    if !has(&tx, request_tags)? {
+        tx.execute_batch(
+            "ALTER TABLE withdrawal_requests ADD COLUMN tag_mac TEXT;
+             ALTER TABLE withdrawal_requests ADD COLUMN code TEXT;
+             ALTER TABLE withdrawal_requests ADD COLUMN side TEXT;
+             ALTER TABLE withdrawal_requests ADD COLUMN date TEXT;",
+        )?;
     }
     tx.execute_batch(ROSTER_INDEX)?;
     tx.execute_batch(SUPERSEDED_INDEX)?;

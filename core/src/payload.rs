@@ -90,8 +90,13 @@ pub struct WithdrawalPayload {
     pub format: String,
     /// 32 hex digits drawn once per request.
     pub request_id: String,
-    /// Pair code, when the respondent gave it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Pair code, when the respondent gave it: absent otherwise (`null` is refused, as it is
+    /// no pair code).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present_string"
+    )]
     pub code: Option<String>,
     /// Withdrawal tag of the memorable word.
     pub withdrawal_tag: String,
@@ -285,6 +290,11 @@ impl<A> Response<A> {
             answers: f(self.answers),
         }
     }
+}
+
+/// An optional member that, when present, is a string (`null` refused).
+fn present_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
 }
 
 impl WithdrawalPayload {

@@ -135,7 +135,7 @@ fn every_outcome_is_counted_and_every_rejection_quarantined_with_its_reason() {
         out.stdout
     );
     assert_eq!(
-        (sum.withdrawn, sum.no_match, sum.ambiguous, sum.late),
+        (sum.withdrawn, sum.waiting, sum.ambiguous, sum.late),
         (0, 0, 0, 0)
     );
 
@@ -504,7 +504,7 @@ fn withdrawal_requests_before_and_after_the_lock() {
     let out = s.ingest(&refs).ok();
     let sum = out.summary();
     assert_eq!(
-        (sum.withdrawn, sum.no_match, sum.ambiguous, sum.late),
+        (sum.withdrawn, sum.waiting, sum.ambiguous, sum.late),
         (2, 1, 1, 0),
         "{}",
         out.stdout
@@ -527,19 +527,31 @@ fn withdrawal_requests_before_and_after_the_lock() {
     assert!(present(&partner) && present(&stayer) && present(&twin1));
     assert!(!present(&twin2), "the request with code N withdraws N only");
     let outcomes = s.strings("SELECT outcome FROM withdrawal_requests ORDER BY id");
-    assert_eq!(
-        outcomes,
-        ["withdrawn", "no_match", "ambiguous", "withdrawn"]
-    );
+    assert_eq!(outcomes, ["withdrawn", "waiting", "ambiguous", "withdrawn"]);
     let audit = s.audit();
     let w: Vec<_> = audit.iter().filter(|(_, e, _)| e == "withdrawal").collect();
     assert_eq!(w.len(), 2);
     assert_eq!(w[0].2["responses_destroyed"], 2);
-    assert!(audit.iter().any(|(_, e, _)| e == "withdrawal_no_match"));
+    assert!(audit.iter().any(|(_, e, _)| e == "withdrawal_waiting"));
     assert!(audit.iter().any(|(_, e, _)| e == "withdrawal_ambiguous"));
 
     // After the lock: refused and recorded as late; responses arriving now are quarantined.
-    s.plp(&["lock", "--yes"]).ok();
+    // The lock ends the waiting request, and no request keeps its tag any more.
+    let lock = s.plp(&["lock", "--yes"]).ok();
+    assert!(
+        lock.stdout
+            .contains("1 withdrawal request(s) matched no response"),
+        "{}",
+        lock.stdout
+    );
+    assert_eq!(
+        s.strings("SELECT outcome FROM withdrawal_requests ORDER BY id"),
+        ["withdrawn", "no_match", "ambiguous", "withdrawn"]
+    );
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM withdrawal_requests WHERE tag_mac IS NOT NULL OR code IS NOT NULL OR side IS NOT NULL OR date IS NOT NULL"),
+        0
+    );
     let late = s.write("w5.json", &s.withdrawal_request(Some("L"), "lighthouse"));
     let too_late = s.respond(&Respondent::new("P", "bme", "too late"));
     let after = s.write("after-lock.json", &too_late);

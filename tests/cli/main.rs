@@ -5,6 +5,7 @@ mod audit;
 mod destroy;
 mod ingest;
 mod kill;
+mod pending;
 mod setup;
 mod status;
 mod survey_check;

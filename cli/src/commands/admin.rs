@@ -11,9 +11,15 @@ use std::path::Path;
 
 /// `plp lock [--yes]`
 pub fn lock(dir: Option<&Path>, yes: bool) -> Result<()> {
-    let Opened { mut store, .. } = super::open(dir)?;
+    let Opened { study, mut store } = super::open(dir)?;
     if let Some(at) = store.locked_at()? {
         bail!("the study is already locked (analysis began at {at})");
+    }
+    let waiting = waiting_in_inbox(&study)?;
+    if waiting > 0 {
+        bail!(
+            "{waiting} envelope(s) wait in the study's inbox: they arrived before this lock, so their responses and withdrawal requests count. Run `plp ingest` first, then lock"
+        );
     }
     confirm(
         "Locking marks the start of analysis: from now on withdrawals are refused and new responses are quarantined. This cannot be undone.",
@@ -21,6 +27,17 @@ pub fn lock(dir: Option<&Path>, yes: bool) -> Result<()> {
     )?;
     let at = now();
     let tx = store.tx()?;
+    // Last, what withdrawal requests still do; then they are done, and their tags go.
+    let settled = super::withdraw::settle(&tx)?;
+    let unmatched = tx.execute(
+        "UPDATE withdrawal_requests SET outcome = 'no_match' WHERE outcome = 'waiting'",
+        [],
+    )?;
+    tx.execute(
+        "UPDATE withdrawal_requests SET tag_mac = NULL, code = NULL, side = NULL, date = NULL
+         WHERE tag_mac IS NOT NULL OR code IS NOT NULL OR side IS NOT NULL OR date IS NOT NULL",
+        [],
+    )?;
     let accepted: i64 = tx.query_row(
         "SELECT COUNT(*) FROM responses WHERE state = 'accepted'",
         [],
@@ -30,11 +47,40 @@ pub fn lock(dir: Option<&Path>, yes: bool) -> Result<()> {
     record(
         &tx,
         "lock",
-        serde_json::json!({ "accepted_responses": accepted }),
+        serde_json::json!({ "accepted_responses": accepted, "withdrawal_requests_unmatched": unmatched }),
     )?;
     tx.commit()?;
+    if settled.destroyed > 0 {
+        println!(
+            "Withdrawal requests destroyed {} response(s) first.",
+            settled.destroyed
+        );
+        crate::copies::remove_withdrawn(&study, &store.conn)?;
+    }
+    if unmatched > 0 {
+        println!("{unmatched} withdrawal request(s) matched no response before the lock.");
+    }
     println!("Locked at {at}: analysis has begun with {accepted} accepted response(s).");
     Ok(())
+}
+
+/// Envelopes that reached the study but are not ingested yet: in the server's inbox
+/// database, and envelope files in the inbox folder.
+pub fn waiting_in_inbox(study: &crate::study::Study) -> Result<u64> {
+    let (sid, kid) = (&study.config.study_id, &study.config.key.key_id);
+    let mut n = match crate::serve::inbox::Inbox::open(
+        &study.path(crate::serve::inbox::INBOX_FILE),
+        sid,
+        kid,
+    )? {
+        Some(inbox) => inbox.count(i64::MAX)?,
+        None => 0,
+    };
+    let folder = study.path(crate::study::INBOX_DIR);
+    if folder.is_dir() {
+        n += super::ingest::collect_files(&[folder], true)?.len() as u64;
+    }
+    Ok(n)
 }
 
 /// Figures `plp status` prints.
@@ -189,7 +235,7 @@ pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
         bail!("the study is not locked: lock it (plp lock), analyse and publish before destroying identifiers");
     }
     confirm(
-        "This erases pair codes, withdrawal tags and code mappings for good; withdrawal by memorable word becomes impossible. The pseudonymised dataset can still be re-exported.",
+        "This erases pair codes, withdrawal tags and code mappings for good, with the inbox's copies of envelopes; withdrawal by memorable word becomes impossible. The pseudonymised dataset can still be re-exported.",
         yes,
     )?;
     let key = super::unlock(&study, None)?;
@@ -261,9 +307,32 @@ pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
     tx.commit()?;
     store.conn.execute_batch("VACUUM")?;
     store.checkpoint()?;
+    // Copies outside the store hold the same identifiers: the inbox folder's processed
+    // files, and envelopes still waiting (this study takes none any more).
+    let copies = crate::copies::remove_all(&study)?;
+    let mut waiting = 0;
+    let (sid, kid) = (&study.config.study_id, &study.config.key.key_id);
+    if let Some(mut inbox) =
+        crate::serve::inbox::Inbox::open(&study.path(crate::serve::inbox::INBOX_FILE), sid, kid)?
+    {
+        waiting += inbox.clear()?;
+        inbox.checkpoint();
+    }
+    let folder = study.path(crate::study::INBOX_DIR);
+    if folder.is_dir() {
+        for f in super::ingest::collect_files(&[folder], true)? {
+            std::fs::remove_file(&f)?;
+            waiting += 1;
+        }
+    }
     println!(
         "Identifiers destroyed at {at}: {} pseudonymised record(s) kept; {responses} envelope(s), {quarantined} quarantined file(s) and all pair codes and tags erased. Withdrawal by memorable word is no longer possible.",
         n_people
     );
+    if copies + waiting as usize > 0 {
+        println!(
+            "Also deleted: {copies} processed inbox file(s) and {waiting} envelope(s) waiting in the inbox."
+        );
+    }
     Ok(())
 }

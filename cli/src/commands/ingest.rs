@@ -140,7 +140,20 @@ pub fn examine(bytes: &[u8], cx: &Examine<'_>) -> Verdict {
     };
     match payload::read(&opened.plaintext) {
         Err(e) => Verdict::Reject(e.to_string()),
-        Ok(Payload::Withdrawal(w)) => Verdict::Withdrawal(w),
+        Ok(Payload::Withdrawal(w)) => match &w.code {
+            // The code a request names must be one the study's survey could have taken.
+            Some(code)
+                if !cx.surveys.values().any(|s| {
+                    plp_core::code::CodePattern::cached(&s.survey.code_pattern)
+                        .is_ok_and(|p| plp_core::code::normalise_and_check(code, &p).is_ok())
+                }) =>
+            {
+                Verdict::Reject(format!(
+                    "the withdrawal request's `code` `{code}` does not match the study's pair code pattern"
+                ))
+            }
+            _ => Verdict::Withdrawal(w),
+        },
         Ok(Payload::Response(p)) => {
             let Some(survey) = cx.surveys.get(&p.survey.sha256) else {
                 return Verdict::Reject(format!(
@@ -177,10 +190,14 @@ pub struct Summary {
     pub rejected: u64,
     /// Withdrawal requests that destroyed responses.
     pub withdrawn: u64,
-    /// Withdrawal requests matching nobody.
-    pub withdrawal_no_match: u64,
+    /// Withdrawal requests that match nobody yet, in the whole store once the ingest is
+    /// done: kept, they act on responses that arrive before the lock.
+    pub withdrawal_waiting: u64,
     /// Withdrawal requests matching more than one person (left to the evaluator).
     pub withdrawal_ambiguous: u64,
+    /// Responses destroyed because they arrived after a withdrawal request of theirs
+    /// ([`withdraw::settle`]).
+    pub destroyed_on_arrival: u64,
     /// Withdrawal requests after the lock (refused, recorded).
     pub withdrawal_late: u64,
 }
@@ -192,8 +209,9 @@ impl Summary {
         self.superseded += b.superseded;
         self.rejected += b.rejected;
         self.withdrawn += b.withdrawn;
-        self.withdrawal_no_match += b.withdrawal_no_match;
+        self.withdrawal_waiting += b.withdrawal_waiting;
         self.withdrawal_ambiguous += b.withdrawal_ambiguous;
+        self.destroyed_on_arrival += b.destroyed_on_arrival;
         self.withdrawal_late += b.withdrawal_late;
     }
 }
@@ -208,6 +226,7 @@ pub fn run(dir: Option<&Path>, a: &IngestArgs) -> Result<()> {
             let key = super::unlock(&study, None)?;
             let summary = ingest_inbox(&mut store, sid, &key, inbox)?;
             print_summary(&summary);
+            remove_copies(&study, &store, &summary)?;
             return Ok(());
         }
     }
@@ -238,6 +257,20 @@ pub fn run(dir: Option<&Path>, a: &IngestArgs) -> Result<()> {
         }
     }
     print_summary(&summary);
+    remove_copies(&study, &store, &summary)?;
+    Ok(())
+}
+
+/// Deletes the inbox folder's copies of responses this ingest destroyed.
+fn remove_copies(study: &crate::study::Study, store: &Store, s: &Summary) -> Result<()> {
+    if s.withdrawn + s.destroyed_on_arrival > 0 {
+        let n = crate::copies::remove_withdrawn(study, &store.conn)?;
+        if n > 0 {
+            println!(
+                "Deleted {n} copy(ies) of withdrawn responses in the inbox's processed folder."
+            );
+        }
+    }
     Ok(())
 }
 
@@ -375,7 +408,20 @@ pub fn ingest_items(
             eprintln!("plp: warning: {e:#}; the next command that opens the store sets it again");
         }
     }
-    let summary = recorded?;
+    let mut summary = recorded?;
+    if !locked {
+        let tx = store.tx()?;
+        let settled = withdraw::settle(&tx)?;
+        summary.withdrawal_waiting = tx.query_row(
+            "SELECT COUNT(*) FROM withdrawal_requests WHERE outcome = 'waiting'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64;
+        tx.commit()?;
+        summary.withdrawn += settled.withdrawn;
+        summary.withdrawal_ambiguous += settled.ambiguous;
+        summary.destroyed_on_arrival += settled.destroyed as u64;
+    }
     store.checkpoint()?;
     Ok(summary)
 }
@@ -913,6 +959,8 @@ fn record(
                 s.duplicate += 1;
                 return Ok(());
             }
+            // What the request keeps until the lock: keyed tag, code, side.
+            let mut kept: (Option<&str>, Option<String>, Option<String>) = (None, None, None);
             let outcome = if locked {
                 audit(
                     tx,
@@ -926,41 +974,50 @@ fn record(
                 // Destroyed responses move to `withdrawn` with their hash and submission
                 // id, so `seen` stays right.
                 let people = withdraw::find_people(tx, mac, w.code.as_deref(), None)?;
-                match people.len() {
-                    0 => {
+                match people.as_slice() {
+                    // Kept with its tag: it acts on responses that arrive before the lock
+                    // (`withdraw::settle`).
+                    [] => {
                         audit(
                             tx,
-                            "withdrawal_no_match",
+                            "withdrawal_waiting",
                             serde_json::json!({ "request_id": w.request_id }),
                         )?;
-                        s.withdrawal_no_match += 1;
-                        "no_match"
+                        s.withdrawal_waiting += 1;
+                        kept = (Some(mac), w.code.clone(), None);
+                        "waiting"
                     }
-                    1 => {
-                        let n = withdraw::destroy(tx, &people[0].ids)?;
+                    [person] => {
+                        let n = withdraw::destroy(tx, &person.ids)?;
                         audit(
                             tx,
                             store::WITHDRAWAL,
                             serde_json::json!({ "request_id": w.request_id, "via": "sealed request", "responses_destroyed": n }),
                         )?;
                         s.withdrawn += 1;
+                        kept = (
+                            Some(mac),
+                            Some(person.code.clone()),
+                            Some(person.side.clone()),
+                        );
                         "withdrawn"
                     }
-                    n => {
+                    many => {
                         audit(
                             tx,
                             "withdrawal_ambiguous",
-                            serde_json::json!({ "request_id": w.request_id, "people_matched": n }),
+                            serde_json::json!({ "request_id": w.request_id, "people_matched": many.len() }),
                         )?;
                         s.withdrawal_ambiguous += 1;
                         "ambiguous"
                     }
                 }
             };
+            let date = kept.0.map(|_| w.date.as_str());
             tx.prepare_cached(
-                "INSERT INTO withdrawal_requests(envelope_sha256, request_id, received_at, outcome) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO withdrawal_requests(envelope_sha256, request_id, received_at, outcome, tag_mac, code, side, date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
-            .execute(params![ex.sha256, w.request_id, at, outcome])?;
+            .execute(params![ex.sha256, w.request_id, at, outcome, kept.0, kept.1, kept.2, date])?;
             seen.envelopes.insert(ex.sha);
             seen.requests.insert(request);
         }
@@ -1160,7 +1217,8 @@ fn print_summary(s: &Summary) {
         ("superseded (older resubmission)", s.superseded),
         ("rejected (kept in quarantine)", s.rejected),
         ("withdrawal: responses destroyed", s.withdrawn),
-        ("withdrawal: no match", s.withdrawal_no_match),
+        ("withdrawal: waiting for a match", s.withdrawal_waiting),
+        ("destroyed on arrival (withdrawn)", s.destroyed_on_arrival),
         ("withdrawal: ambiguous, see audit", s.withdrawal_ambiguous),
         ("withdrawal: after lock, refused", s.withdrawal_late),
     ] {
@@ -1168,8 +1226,14 @@ fn print_summary(s: &Summary) {
     }
     if s.withdrawal_ambiguous > 0 {
         eprintln!(
-            "note: {} withdrawal request(s) matched more than one person; ask the respondent for their role and run `plp withdraw --word ... --role ...`",
+            "note: {} withdrawal request(s) matched more than one person (people who chose the same memorable word), so nothing of theirs was destroyed; a sealed request names no role. A respondent who contacts the study team can withdraw with `plp withdraw --word ... --code ... --role ...`",
             s.withdrawal_ambiguous
+        );
+    }
+    if s.withdrawal_waiting > 0 {
+        eprintln!(
+            "note: {} withdrawal request(s) in the store match no response yet; each is kept, and destroys a matching response that arrives before the lock",
+            s.withdrawal_waiting
         );
     }
 }

@@ -27,7 +27,7 @@ pub struct Person {
 /// Responses by keyed tag. The prefix is what stores of this version index, the full tag
 /// what older ones index (see `store::SCHEMA`); the full tag keeps apart two that share
 /// the prefix.
-const BY_TAG: &str = "SELECT id, code, side FROM responses INDEXED BY responses_tag
+const BY_TAG: &str = "SELECT id, code, side, consent_date FROM responses INDEXED BY responses_tag
      WHERE tag_mac = ?1 AND substr(tag_mac, 1, 16) = substr(?1, 1, 16) AND code IS NOT NULL
      ORDER BY id";
 
@@ -38,18 +38,34 @@ pub fn find_people(
     code: Option<&str>,
     side: Option<&str>,
 ) -> Result<Vec<Person>> {
-    let mut stmt = tx.prepare(BY_TAG)?;
+    find_consented(tx, tag_mac, code, side, None)
+}
+
+/// [`find_people`], counting only responses consented on or before `by` (a date
+/// `YYYY-MM-DD`) when given: a response consented after a request's date is a new consent.
+fn find_consented(
+    tx: &Transaction<'_>,
+    tag_mac: &str,
+    code: Option<&str>,
+    side: Option<&str>,
+    by: Option<&str>,
+) -> Result<Vec<Person>> {
+    let mut stmt = tx.prepare_cached(BY_TAG)?;
     let rows = stmt.query_map([tag_mac], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
         ))
     })?;
     let mut people: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
     for row in rows {
-        let (id, c, s) = row?;
-        if code.is_some_and(|want| want != c) || side.is_some_and(|want| want != s) {
+        let (id, c, s, consented) = row?;
+        if code.is_some_and(|want| want != c)
+            || side.is_some_and(|want| want != s)
+            || by.is_some_and(|by| consented.as_str() > by)
+        {
             continue;
         }
         people.entry((c, s)).or_default().push(id);
@@ -83,6 +99,114 @@ pub fn destroy(tx: &Transaction<'_>, ids: &[i64]) -> Result<usize> {
         )?;
     }
     Ok(n)
+}
+
+/// What [`settle`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// Waiting requests that now matched one person, whose responses were destroyed.
+    pub withdrawn: u64,
+    /// Waiting requests that now matched more than one person (nothing destroyed).
+    pub ambiguous: u64,
+    /// Responses destroyed in all (the above, and later-arriving submissions of people
+    /// already withdrawn).
+    pub destroyed: usize,
+}
+
+/// A withdrawal request as kept until the lock (see `store::SCHEMA`).
+struct KeptRequest {
+    id: i64,
+    request_id: String,
+    outcome: String,
+    mac: String,
+    code: Option<String>,
+    side: Option<String>,
+    date: String,
+}
+
+/// Sealed withdrawal requests keep acting until the lock on responses that arrive after
+/// them: a request ingested before the response it withdraws (files ingested in name
+/// order, a request sent by post before the response was ingested) still withdraws it, and
+/// an older submission of a withdrawn person that turns up later is destroyed too. Only
+/// responses consented on or before the request's date count: one consented later is a
+/// new consent.
+///
+/// A waiting request that now matches one person destroys their responses; one that now
+/// matches several people is ambiguous, as it would have been on arrival. Run at the end of
+/// every ingest before the lock, and by the lock itself.
+pub fn settle(tx: &Transaction<'_>) -> Result<Settled> {
+    let requests: Vec<KeptRequest> = tx
+        .prepare(
+            "SELECT id, request_id, outcome, tag_mac, code, side, date FROM withdrawal_requests
+             WHERE tag_mac IS NOT NULL AND date IS NOT NULL AND outcome IN ('waiting', 'withdrawn')
+             ORDER BY id",
+        )?
+        .query_map([], |r| {
+            Ok(KeptRequest {
+                id: r.get(0)?,
+                request_id: r.get(1)?,
+                outcome: r.get(2)?,
+                mac: r.get(3)?,
+                code: r.get(4)?,
+                side: r.get(5)?,
+                date: r.get(6)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut done = Settled::default();
+    for KeptRequest {
+        id,
+        request_id,
+        outcome,
+        mac,
+        code,
+        side,
+        date,
+    } in requests
+    {
+        let people = find_consented(tx, &mac, code.as_deref(), side.as_deref(), Some(&date))?;
+        match (outcome.as_str(), people.as_slice()) {
+            (_, []) => {}
+            ("waiting", [person]) => {
+                let n = destroy(tx, &person.ids)?;
+                tx.execute(
+                    "UPDATE withdrawal_requests SET outcome = 'withdrawn', code = ?2, side = ?3 WHERE id = ?1",
+                    params![id, person.code, person.side],
+                )?;
+                audit(
+                    tx,
+                    WITHDRAWAL,
+                    serde_json::json!({ "request_id": request_id, "via": "sealed request, before the response", "responses_destroyed": n }),
+                )?;
+                done.withdrawn += 1;
+                done.destroyed += n;
+            }
+            ("waiting", many) => {
+                tx.execute(
+                    "UPDATE withdrawal_requests SET outcome = 'ambiguous', tag_mac = NULL, code = NULL, side = NULL, date = NULL WHERE id = ?1",
+                    [id],
+                )?;
+                audit(
+                    tx,
+                    "withdrawal_ambiguous",
+                    serde_json::json!({ "request_id": request_id, "people_matched": many.len() }),
+                )?;
+                done.ambiguous += 1;
+            }
+            // Withdrawn: narrowed to the person's code and side, so one person at most.
+            (_, people) => {
+                let ids: Vec<i64> = people.iter().flat_map(|p| p.ids.iter().copied()).collect();
+                let n = destroy(tx, &ids)?;
+                audit(
+                    tx,
+                    WITHDRAWAL,
+                    serde_json::json!({ "request_id": request_id, "via": "sealed request, a submission that arrived after it", "responses_destroyed": n }),
+                )?;
+                done.destroyed += n;
+            }
+        }
+    }
+    Ok(done)
 }
 
 /// `plp withdraw --word W [--code C] [--role R] [--dry-run]`
@@ -141,6 +265,12 @@ pub fn run(dir: Option<&Path>, a: &WithdrawArgs) -> Result<()> {
                     ""
                 }
             );
+            let waiting = super::admin::waiting_in_inbox(&study)?;
+            if waiting > 0 {
+                eprintln!(
+                    "note: {waiting} envelope(s) wait in the study's inbox and are not searched until ingested: run `plp ingest`, then withdraw again"
+                );
+            }
             Ok(())
         }
         [p] => {
@@ -161,6 +291,10 @@ pub fn run(dir: Option<&Path>, a: &WithdrawArgs) -> Result<()> {
             tx.commit()?;
             store.checkpoint()?;
             println!("Destroyed {n} response(s) of one person (side {}).", p.side);
+            let copies = crate::copies::remove_withdrawn(&study, &store.conn)?;
+            if copies > 0 {
+                println!("Deleted {copies} copy(ies) of them in the inbox's processed folder.");
+            }
             Ok(())
         }
         many => {

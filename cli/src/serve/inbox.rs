@@ -202,6 +202,11 @@ impl Inbox {
         Ok(())
     }
 
+    /// Deletes every envelope waiting in the inbox (secure_delete overwrites them); how many.
+    pub fn clear(&mut self) -> Result<u64> {
+        Ok(self.conn.execute("DELETE FROM envelopes", [])? as u64)
+    }
+
     /// Folds the write-ahead log back into the database and empties it, if nobody is busy
     /// with the inbox right now (best effort: a running server keeps writing).
     pub fn checkpoint(&self) {

@@ -1,0 +1,72 @@
+//! Copies of envelopes outside the store: the inbox folder's `processed/` files.
+//!
+//! `plp ingest` with no PATH takes envelope files from the study's `inbox/` folder and moves
+//! them to `inbox/processed/` once the store has committed them. The store keeps every
+//! response byte for byte, so those files are copies; a copy of a withdrawn response still
+//! opens with the study key, so destroying a response destroys its copy too, and destroying
+//! identifiers empties the folder.
+
+use crate::study::{Study, INBOX_DIR};
+use anyhow::{Context, Result};
+use plp_core::envelope::fingerprint;
+use rusqlite::Connection;
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+/// The folder of processed inbox files.
+pub fn processed_dir(study: &Study) -> PathBuf {
+    study.path(INBOX_DIR).join("processed")
+}
+
+/// Deletes the processed inbox files that hold a withdrawn response (by the SHA-256 of
+/// their bytes against the store's `withdrawn` table); how many.
+pub fn remove_withdrawn(study: &Study, conn: &Connection) -> Result<usize> {
+    let dir = processed_dir(study);
+    if !dir.is_dir() {
+        return Ok(0);
+    }
+    let withdrawn: HashSet<String> = conn
+        .prepare("SELECT envelope_sha256 FROM withdrawn")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if withdrawn.is_empty() {
+        return Ok(0);
+    }
+    let mut removed = 0;
+    for entry in
+        std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
+    {
+        let path = entry?.path();
+        if !path.is_file() {
+            continue;
+        }
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        if withdrawn.contains(&fingerprint(&bytes)) {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot delete {}", path.display()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Deletes every processed inbox file; how many.
+pub fn remove_all(study: &Study) -> Result<usize> {
+    let dir = processed_dir(study);
+    if !dir.is_dir() {
+        return Ok(0);
+    }
+    let mut removed = 0;
+    for entry in
+        std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
+    {
+        let path = entry?.path();
+        if path.is_file() {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot delete {}", path.display()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}

@@ -1,0 +1,243 @@
+//! Withdrawal requests that arrive before the responses they withdraw: kept with their tag
+//! until the lock, they destroy a matching response when it arrives; the lock waits for the
+//! inbox; copies of destroyed responses outside the store go with them.
+
+use plp_tests::{sha256_hex, Respondent, TestStudy, DATE};
+use std::path::{Path, PathBuf};
+
+/// Whether the store holds this envelope as a response.
+fn present(s: &TestStudy, env: &[u8]) -> bool {
+    s.count(&format!(
+        "SELECT COUNT(*) FROM responses WHERE envelope_sha256 = '{}'",
+        sha256_hex(env)
+    )) == 1
+}
+
+/// The files of a folder holding exactly these bytes.
+fn holding(dir: &Path, bytes: &[u8]) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+                .filter(|b| b == bytes)
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_request_before_its_response_still_withdraws_it() {
+    let s = TestStudy::new("plp-pending");
+    let request = s.write("w.json", &s.withdrawal_request(None, "Kestrel"));
+    let out = s.ingest(&[&request]).ok();
+    let sum = out.summary();
+    assert_eq!((sum.waiting, sum.withdrawn), (1, 0), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("match no response yet"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM withdrawal_requests WHERE outcome = 'waiting' AND tag_mac IS NOT NULL AND date IS NOT NULL"),
+        1
+    );
+
+    // The response it withdraws arrives: stored, then destroyed at once.
+    let leaver = s.respond(&Respondent::new("K", "bme", "kestrel"));
+    let stayer = s.respond(&Respondent::new("K", "senior_leader", "oak tree"));
+    let paths = [s.write("r1.json", &leaver), s.write("r2.json", &stayer)];
+    let out = s.ingest(&[&paths[0], &paths[1]]).ok();
+    let sum = out.summary();
+    assert_eq!(
+        (sum.accepted, sum.withdrawn, sum.on_arrival, sum.waiting),
+        (2, 1, 1, 0),
+        "{}",
+        out.stdout
+    );
+    assert!(!present(&s, &leaver), "the withdrawn response remains");
+    assert!(
+        present(&s, &stayer),
+        "the partner's response is not theirs to withdraw"
+    );
+    assert_eq!(
+        s.strings("SELECT outcome FROM withdrawal_requests"),
+        ["withdrawn"]
+    );
+    let via: Vec<String> = s
+        .audit()
+        .into_iter()
+        .filter(|(_, e, _)| e == "withdrawal")
+        .map(|(_, _, d)| d["via"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(via, ["sealed request, before the response"]);
+    // The same envelope again is known as withdrawn, not stored anew.
+    let sum = s.ingest(&[&paths[0]]).ok().summary();
+    assert_eq!((sum.accepted, sum.duplicate), (0, 1));
+
+    // An older submission of the same person turns up later: destroyed too. One consented
+    // after the request's date is a new consent, and stays.
+    let older = s.respond(
+        &Respondent::new("K", "bme", "kestrel")
+            .date("2026-03-01")
+            .seed(3),
+    );
+    let newer = s.respond(
+        &Respondent::new("K", "bme", "kestrel")
+            .date("2026-03-09")
+            .seed(4),
+    );
+    let older_path = s.write("r3.json", &older);
+    let sum = s.ingest(&[&older_path]).ok().summary();
+    assert_eq!((sum.accepted, sum.on_arrival), (1, 1));
+    assert!(!present(&s, &older));
+    let newer_path = s.write("r4.json", &newer);
+    let sum = s.ingest(&[&newer_path]).ok().summary();
+    assert_eq!((sum.accepted, sum.on_arrival), (1, 0));
+    assert!(
+        present(&s, &newer),
+        "a consent given after the request stands"
+    );
+    s.plp(&["audit", "--verify"]).ok();
+}
+
+#[test]
+fn one_ingest_settles_a_request_that_sorts_before_its_response() {
+    let s = TestStudy::new("plp-pending-order");
+    let leaver = s.respond(&Respondent::new("P", "bme", "lighthouse"));
+    let other = s.respond(&Respondent::new("Q", "bme", "harbour"));
+    // Folders are ingested in name order: the request first.
+    s.write(
+        "in/a-request.json",
+        &s.withdrawal_request(Some("p"), "lighthouse"),
+    );
+    s.write("in/b-response.json", &leaver);
+    s.write("in/c-response.json", &other);
+    let out = s.ingest(&[&s.root().join("in")]).ok();
+    let sum = out.summary();
+    assert_eq!(
+        (sum.accepted, sum.withdrawn, sum.on_arrival, sum.waiting),
+        (2, 1, 1, 0),
+        "{}",
+        out.stdout
+    );
+    assert!(!present(&s, &leaver) && present(&s, &other));
+}
+
+#[test]
+fn two_people_with_the_word_make_a_waiting_request_ambiguous() {
+    let s = TestStudy::new("plp-pending-twins");
+    let request = s.write("w.json", &s.withdrawal_request(None, "same word"));
+    s.ingest(&[&request]).ok();
+    let a = s.respond(&Respondent::new("M", "bme", "same word"));
+    let b = s.respond(&Respondent::new("N", "bme", "same word"));
+    let paths = [s.write("a.json", &a), s.write("b.json", &b)];
+    let sum = s.ingest(&[&paths[0], &paths[1]]).ok().summary();
+    assert_eq!((sum.accepted, sum.withdrawn, sum.ambiguous), (2, 0, 1));
+    assert!(present(&s, &a) && present(&s, &b), "never guess");
+    assert_eq!(
+        s.strings("SELECT outcome FROM withdrawal_requests"),
+        ["ambiguous"]
+    );
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM withdrawal_requests WHERE tag_mac IS NOT NULL"),
+        0
+    );
+}
+
+#[test]
+fn the_lock_waits_for_the_inbox_and_copies_go_with_what_they_copy() {
+    let s = TestStudy::new("plp-pending-inbox");
+    let inbox: PathBuf = s.dir.join("inbox");
+    let processed = inbox.join("processed");
+    let leaver = s.respond(&Respondent::new("R", "bme", "kingfisher"));
+    let stayer = s.respond(&Respondent::new("R", "senior_leader", "willow"));
+    s.write("study/inbox/1.json", &leaver);
+    s.write("study/inbox/2.json", &stayer);
+    let locked = || s.count("SELECT COUNT(*) FROM meta WHERE key = 'locked_at'");
+
+    // Envelopes wait in the inbox: the lock refuses, and locks nothing.
+    s.plp(&["lock", "--yes"])
+        .fails_with(&["2 envelope(s) wait in the study's inbox", "plp ingest"]);
+    assert_eq!(locked(), 0);
+    let sum = s.plp(&["ingest"]).ok().summary();
+    assert_eq!(sum.accepted, 2);
+    assert_eq!(holding(&processed, &leaver), 1, "kept as processed");
+
+    // A withdrawal destroys the response and its processed copy.
+    s.write(
+        "study/inbox/3.json",
+        &s.withdrawal_request(None, "kingfisher"),
+    );
+    let out = s.plp(&["ingest"]).ok();
+    assert_eq!(out.summary().withdrawn, 1);
+    assert!(out.stdout.contains("Deleted 1 copy"), "{}", out.stdout);
+    assert_eq!(
+        holding(&processed, &leaver),
+        0,
+        "the copy of a withdrawn response"
+    );
+    assert_eq!(holding(&processed, &stayer), 1);
+
+    // `plp withdraw` by word does the same.
+    let out = s.plp(&["withdraw", "--word", "willow"]).ok();
+    assert!(out.stdout.contains("Deleted 1 copy"), "{}", out.stdout);
+    assert_eq!(holding(&processed, &stayer), 0);
+
+    // After the lock and publication, destroying identifiers takes every copy with it:
+    // the processed files and an envelope that arrived too late to be taken.
+    let third = s.respond(&Respondent::new("S", "bme", "heron"));
+    s.write("study/inbox/4.json", &third);
+    s.plp(&["ingest"]).ok();
+    s.plp(&["lock", "--yes"]).ok();
+    assert_eq!(locked(), 1);
+    s.write(
+        "study/inbox/5.json",
+        &s.respond(&Respondent::new("T", "bme", "swallow")),
+    );
+    let out = s.plp(&["destroy-identifiers", "--yes"]).ok();
+    assert!(
+        out.stdout
+            .contains("2 processed inbox file(s) and 1 envelope(s) waiting"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(holding(&processed, &third), 0);
+    assert!(!inbox.join("5.json").exists());
+}
+
+#[test]
+fn a_request_must_name_a_possible_code_or_none() {
+    let s = TestStudy::new("plp-pending-codes");
+    let tag = plp_core::withdrawal::tag(&s.study_id, "kestrel").expect("a tag");
+    let request = |code: &str| {
+        format!(
+            r#"{{"format":"plp-withdrawal/1","request_id":"{}","code":{code},"withdrawal_tag":"{tag}","date":"{DATE}"}}"#,
+            &plp_tests::sha256_hex(code.as_bytes())[..32]
+        )
+    };
+    let files = [
+        ("too-long.json", s.seal(request("\"ABC\"").as_bytes())),
+        ("digit.json", s.seal(request("\"A1\"").as_bytes())),
+        ("null.json", s.seal(request("null").as_bytes())),
+        ("good.json", s.seal(request("\"AB\"").as_bytes())),
+    ];
+    let paths: Vec<PathBuf> = files.iter().map(|(n, b)| s.write(n, b)).collect();
+    let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+    let out = s.ingest(&refs).ok();
+    let sum = out.summary();
+    assert_eq!((sum.rejected, sum.waiting), (3, 1), "{}", out.stdout);
+    let reasons = s.strings("SELECT source || ': ' || reason FROM quarantine ORDER BY source");
+    assert_eq!(reasons.len(), 3);
+    assert!(
+        reasons[0].contains("digit.json")
+            && reasons[0].contains("does not match the study's pair code pattern"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].contains("null.json") && reasons[1].contains("null"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[2].contains("too-long.json") && reasons[2].contains("`ABC`"),
+        "{reasons:?}"
+    );
+}
