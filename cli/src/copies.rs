@@ -1,4 +1,5 @@
-//! Copies of envelopes outside the store: the inbox folder's `processed/` files.
+//! Copies of respondents' data outside the store: the inbox folder's `processed/` files,
+//! and preview exports.
 //!
 //! `plp ingest` with no PATH takes envelope files from the study's `inbox/` folder and moves
 //! them to `inbox/processed/` once the store has committed them. The store keeps every
@@ -49,6 +50,27 @@ pub fn remove_withdrawn(study: &Study, conn: &Connection) -> Result<usize> {
         }
     }
     Ok(removed)
+}
+
+/// What follows destroying responses: their processed inbox copies are deleted, and the
+/// evaluator is told of preview exports (written before the lock, so possibly holding the
+/// withdrawn answers: plp does not know where they went).
+pub fn after_withdrawal(study: &Study, conn: &Connection) -> Result<()> {
+    let n = remove_withdrawn(study, conn)?;
+    if n > 0 {
+        println!("Deleted {n} copy(ies) of withdrawn responses in the inbox's processed folder.");
+    }
+    let previews: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM audit WHERE event = 'export_preview'",
+        [],
+        |r| r.get(0),
+    )?;
+    if previews > 0 {
+        eprintln!(
+            "note: {previews} preview export(s) were written before this withdrawal (see `plp audit`) and may hold the withdrawn answers: delete them"
+        );
+    }
+    Ok(())
 }
 
 /// Deletes every processed inbox file; how many.

@@ -122,7 +122,11 @@ fn accepts_envelopes_with_receipts_and_ingest_empties_the_inbox() {
     // Ingest while the server keeps running: it takes the inbox once and empties it.
     let summary = ingest(&study);
     assert_eq!(outcome(&summary, "accepted"), 2, "{summary}");
-    assert_eq!(outcome(&summary, "withdrawal: no match"), 1, "{summary}");
+    assert_eq!(
+        outcome(&summary, "withdrawal: waiting for a match"),
+        1,
+        "{summary}"
+    );
     assert!(study.inbox().is_empty());
     let mut stored = store_receipts(&study);
     stored.sort();
@@ -131,7 +135,12 @@ fn accepts_envelopes_with_receipts_and_ingest_empties_the_inbox() {
     assert_eq!(stored, want);
 
     let summary = ingest(&study);
-    for name in ["accepted", "duplicate", "rejected", "withdrawal: no match"] {
+    for name in [
+        "accepted",
+        "duplicate",
+        "rejected",
+        "withdrawal: waiting for a match",
+    ] {
         assert_eq!(outcome(&summary, name), 0, "{summary}");
     }
 

@@ -233,11 +233,115 @@ fn a_request_must_name_a_possible_code_or_none() {
         "{reasons:?}"
     );
     assert!(
-        reasons[1].contains("null.json") && reasons[1].contains("null"),
+        reasons[1].contains("null.json") && reasons[1].contains("invalid type: null"),
         "{reasons:?}"
     );
     assert!(
         reasons[2].contains("too-long.json") && reasons[2].contains("`ABC`"),
         "{reasons:?}"
     );
+}
+
+#[test]
+fn a_withdrawal_points_at_preview_exports() {
+    let s = TestStudy::new("plp-pending-preview");
+    let env = s.respond(&Respondent::new("U", "bme", "nightjar"));
+    let path = s.write("u.json", &env);
+    s.ingest(&[&path]).ok();
+    let out = s.plp(&["withdraw", "--word", "nightjar"]).ok();
+    assert!(!out.stderr.contains("preview export"), "{}", out.stderr);
+
+    let again = s.respond(&Respondent::new("U", "bme", "nightjar").date("2026-03-05"));
+    let path = s.write("u2.json", &again);
+    s.ingest(&[&path]).ok();
+    let preview = s.root().join("preview");
+    s.plp(&[
+        "export",
+        "--out",
+        &preview.display().to_string(),
+        "--preview",
+    ])
+    .ok();
+    let out = s.plp(&["withdraw", "--word", "nightjar"]).ok();
+    assert!(
+        out.stderr
+            .contains("1 preview export(s) were written before this withdrawal"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_consent_given_after_the_request_stands_whichever_arrives_first() {
+    let s = TestStudy::new("plp-pending-dates");
+    // The response first: consented after the request's date, so the request waits.
+    let newer = s.respond(&Respondent::new("V", "bme", "starling").date("2026-03-09"));
+    let path = s.write("newer.json", &newer);
+    s.ingest(&[&path]).ok();
+    let request = s.write(
+        "w.json",
+        &s.withdrawal_request_on(None, "starling", "2026-03-02"),
+    );
+    let sum = s.ingest(&[&request]).ok().summary();
+    assert_eq!((sum.withdrawn, sum.waiting), (0, 1));
+    assert!(present(&s, &newer));
+    // The submission it was about arrives: destroyed, and the new consent stays.
+    let older = s.respond(
+        &Respondent::new("V", "bme", "starling")
+            .date("2026-03-01")
+            .seed(2),
+    );
+    let path = s.write("older.json", &older);
+    let sum = s.ingest(&[&path]).ok().summary();
+    assert_eq!((sum.withdrawn, sum.on_arrival), (1, 1));
+    assert!(!present(&s, &older) && present(&s, &newer));
+}
+
+#[test]
+fn a_request_sent_again_never_reaches_someone_else() {
+    let s = TestStudy::new("plp-pending-again");
+    // Partners who chose the same word; the request names no code.
+    let leaver = s.respond(&Respondent::new("W", "bme", "same word"));
+    let path = s.write("leaver.json", &leaver);
+    s.ingest(&[&path]).ok();
+    let first = s.write("w1.json", &s.withdrawal_request(None, "same word"));
+    assert_eq!(s.ingest(&[&first]).ok().summary().withdrawn, 1);
+    let partner = s.respond(&Respondent::new("W", "senior_leader", "same word"));
+    let path = s.write("partner.json", &partner);
+    let sum = s.ingest(&[&path]).ok().summary();
+    assert_eq!(
+        (sum.accepted, sum.on_arrival),
+        (1, 0),
+        "not the withdrawn person"
+    );
+    // The same request sent again (a new request id): the leaver's again, not the partner's.
+    let again = s.write("w2.json", &s.withdrawal_request(None, "same word"));
+    let sum = s.ingest(&[&again]).ok().summary();
+    assert_eq!((sum.withdrawn, sum.duplicate, sum.waiting), (0, 1, 0));
+    assert!(present(&s, &partner), "the partner never withdrew");
+    assert_eq!(
+        s.strings("SELECT outcome FROM withdrawal_requests ORDER BY id"),
+        ["withdrawn", "repeated"]
+    );
+}
+
+#[test]
+fn destroy_identifiers_again_finishes_what_a_failed_run_left() {
+    let s = TestStudy::new("plp-pending-rerun");
+    let env = s.respond(&Respondent::new("X", "bme", "plover"));
+    s.write("study/inbox/1.json", &env);
+    s.plp(&["ingest"]).ok();
+    s.plp(&["lock", "--yes"]).ok();
+    s.plp(&["destroy-identifiers", "--yes"]).ok();
+    // As if a copy had outlived the first run.
+    let left = s.write("study/inbox/processed/1.json", &env);
+    let out = s.plp(&["destroy-identifiers", "--yes"]).ok();
+    assert!(
+        out.stdout.contains("1 processed inbox file(s)"),
+        "{}",
+        out.stdout
+    );
+    assert!(!left.exists());
+    s.plp(&["destroy-identifiers", "--yes"])
+        .fails_with(&["identifiers were already destroyed"]);
 }

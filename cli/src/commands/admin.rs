@@ -3,7 +3,7 @@
 use super::{confirm, Opened};
 use crate::store::{audit as record, audit_events, set_meta, verify_audit, IDENTIFIERS_DESTROYED};
 use crate::study::{now, random};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use plp_core::linkage::link;
 use plp_core::survey::Side;
 use rusqlite::params;
@@ -15,16 +15,17 @@ pub fn lock(dir: Option<&Path>, yes: bool) -> Result<()> {
     if let Some(at) = store.locked_at()? {
         bail!("the study is already locked (analysis began at {at})");
     }
-    let waiting = waiting_in_inbox(&study)?;
-    if waiting > 0 {
-        bail!(
-            "{waiting} envelope(s) wait in the study's inbox: they arrived before this lock, so their responses and withdrawal requests count. Run `plp ingest` first, then lock"
-        );
-    }
     confirm(
         "Locking marks the start of analysis: from now on withdrawals are refused and new responses are quarantined. This cannot be undone.",
         yes,
     )?;
+    // Counted after the question, so that nothing arriving while it was asked is missed.
+    let waiting = waiting_in_inbox(&study)?;
+    if waiting > 0 {
+        bail!(
+            "{waiting} envelope(s) wait in the study's inbox: they arrived before this lock, so their responses and withdrawal requests count. Run `plp ingest` first, then lock. Nothing was locked"
+        );
+    }
     let at = now();
     let tx = store.tx()?;
     // Last, what withdrawal requests still do; then they are done, and their tags go.
@@ -50,12 +51,13 @@ pub fn lock(dir: Option<&Path>, yes: bool) -> Result<()> {
         serde_json::json!({ "accepted_responses": accepted, "withdrawal_requests_unmatched": unmatched }),
     )?;
     tx.commit()?;
+    store.checkpoint()?;
     if settled.destroyed > 0 {
         println!(
             "Withdrawal requests destroyed {} response(s) first.",
             settled.destroyed
         );
-        crate::copies::remove_withdrawn(&study, &store.conn)?;
+        crate::copies::after_withdrawal(&study, &store.conn)?;
     }
     if unmatched > 0 {
         println!("{unmatched} withdrawal request(s) matched no response before the lock.");
@@ -64,23 +66,21 @@ pub fn lock(dir: Option<&Path>, yes: bool) -> Result<()> {
     Ok(())
 }
 
-/// Envelopes that reached the study but are not ingested yet: in the server's inbox
-/// database, and envelope files in the inbox folder.
+/// Envelopes that reached the study but are not ingested yet, where `plp ingest` with no
+/// PATH takes them from: the server's inbox database, or (a study without one) envelope
+/// files in the inbox folder.
 pub fn waiting_in_inbox(study: &crate::study::Study) -> Result<u64> {
     let (sid, kid) = (&study.config.study_id, &study.config.key.key_id);
-    let mut n = match crate::serve::inbox::Inbox::open(
-        &study.path(crate::serve::inbox::INBOX_FILE),
-        sid,
-        kid,
-    )? {
-        Some(inbox) => inbox.count(i64::MAX)?,
-        None => 0,
-    };
-    let folder = study.path(crate::study::INBOX_DIR);
-    if folder.is_dir() {
-        n += super::ingest::collect_files(&[folder], true)?.len() as u64;
+    let db = study.path(crate::serve::inbox::INBOX_FILE);
+    if let Some(inbox) = crate::serve::inbox::Inbox::open(&db, sid, kid)? {
+        return inbox.count(i64::MAX);
     }
-    Ok(n)
+    let folder = study.path(crate::study::INBOX_DIR);
+    Ok(if folder.is_dir() {
+        super::ingest::collect_files(&[folder], true)?.len() as u64
+    } else {
+        0
+    })
 }
 
 /// Figures `plp status` prints.
@@ -229,6 +229,12 @@ pub fn audit(dir: Option<&Path>, verify: bool) -> Result<()> {
 pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
     let Opened { study, mut store } = super::open(dir)?;
     if store.identifiers_destroyed_at()?.is_some() {
+        // A run that failed after its commit may have left copies: they go now.
+        let (copies, waiting) = remove_copies(&study)?;
+        if copies + waiting > 0 {
+            println!("Identifiers were already destroyed. Deleted what was left outside the store: {copies} processed inbox file(s) and {waiting} envelope(s) waiting in the inbox.");
+            return Ok(());
+        }
         bail!("identifiers were already destroyed");
     }
     if store.locked_at()?.is_none() {
@@ -307,32 +313,38 @@ pub fn destroy_identifiers(dir: Option<&Path>, yes: bool) -> Result<()> {
     tx.commit()?;
     store.conn.execute_batch("VACUUM")?;
     store.checkpoint()?;
-    // Copies outside the store hold the same identifiers: the inbox folder's processed
-    // files, and envelopes still waiting (this study takes none any more).
-    let copies = crate::copies::remove_all(&study)?;
+    let (copies, waiting) = remove_copies(&study)?;
+    println!(
+        "Identifiers destroyed at {at}: {} pseudonymised record(s) kept; {responses} envelope(s), {quarantined} quarantined file(s) and all pair codes and tags erased. Withdrawal by memorable word is no longer possible.",
+        n_people
+    );
+    if copies + waiting > 0 {
+        println!(
+            "Also deleted: {copies} processed inbox file(s) and {waiting} envelope(s) waiting in the inbox."
+        );
+    }
+    Ok(())
+}
+
+/// Copies outside the store hold the same identifiers: the inbox folder's processed files,
+/// and envelopes still waiting (a study whose identifiers are destroyed takes none). Deleted
+/// after the store's commit; should that fail, running `destroy-identifiers` again finishes
+/// it. (processed files, waiting envelopes)
+fn remove_copies(study: &crate::study::Study) -> Result<(u64, u64)> {
+    let copies = crate::copies::remove_all(study)? as u64;
     let mut waiting = 0;
     let (sid, kid) = (&study.config.study_id, &study.config.key.key_id);
-    if let Some(mut inbox) =
-        crate::serve::inbox::Inbox::open(&study.path(crate::serve::inbox::INBOX_FILE), sid, kid)?
-    {
+    let db = study.path(crate::serve::inbox::INBOX_FILE);
+    if let Some(mut inbox) = crate::serve::inbox::Inbox::open(&db, sid, kid)? {
         waiting += inbox.clear()?;
         inbox.checkpoint();
     }
     let folder = study.path(crate::study::INBOX_DIR);
     if folder.is_dir() {
         for f in super::ingest::collect_files(&[folder], true)? {
-            std::fs::remove_file(&f)?;
+            std::fs::remove_file(&f).with_context(|| format!("cannot delete {}", f.display()))?;
             waiting += 1;
         }
     }
-    println!(
-        "Identifiers destroyed at {at}: {} pseudonymised record(s) kept; {responses} envelope(s), {quarantined} quarantined file(s) and all pair codes and tags erased. Withdrawal by memorable word is no longer possible.",
-        n_people
-    );
-    if copies + waiting as usize > 0 {
-        println!(
-            "Also deleted: {copies} processed inbox file(s) and {waiting} envelope(s) waiting in the inbox."
-        );
-    }
-    Ok(())
+    Ok((copies, waiting))
 }

@@ -190,9 +190,15 @@ pub struct Summary {
     pub rejected: u64,
     /// Withdrawal requests that destroyed responses.
     pub withdrawn: u64,
-    /// Withdrawal requests that match nobody yet, in the whole store once the ingest is
-    /// done: kept, they act on responses that arrive before the lock.
+    /// Withdrawal requests of this ingest that match nobody yet when it is done: kept,
+    /// they act on responses that arrive before the lock.
     pub withdrawal_waiting: u64,
+    /// Their request ids (while recording, for [`withdraw::settle`]'s count).
+    #[serde(skip)]
+    pub waiting_ids: Vec<String>,
+    /// Requests waiting in the whole store once the ingest is done.
+    #[serde(skip)]
+    pub waiting_in_store: u64,
     /// Withdrawal requests matching more than one person (left to the evaluator).
     pub withdrawal_ambiguous: u64,
     /// Responses destroyed because they arrived after a withdrawal request of theirs
@@ -210,6 +216,7 @@ impl Summary {
         self.rejected += b.rejected;
         self.withdrawn += b.withdrawn;
         self.withdrawal_waiting += b.withdrawal_waiting;
+        self.waiting_ids.extend(b.waiting_ids.iter().cloned());
         self.withdrawal_ambiguous += b.withdrawal_ambiguous;
         self.destroyed_on_arrival += b.destroyed_on_arrival;
         self.withdrawal_late += b.withdrawal_late;
@@ -255,21 +262,24 @@ pub fn run(dir: Option<&Path>, a: &IngestArgs) -> Result<()> {
                     .with_context(|| format!("cannot move {} out of the inbox", f.display()))?;
             }
         }
+        // A withdrawn envelope sent again is known, and its copy goes too.
+        let n = crate::copies::remove_withdrawn(&study, &store.conn)?;
+        if n > 0 {
+            println!(
+                "Deleted {n} copy(ies) of withdrawn responses in the inbox's processed folder."
+            );
+        }
     }
     print_summary(&summary);
     remove_copies(&study, &store, &summary)?;
     Ok(())
 }
 
-/// Deletes the inbox folder's copies of responses this ingest destroyed.
+/// Deletes the inbox folder's copies of responses this ingest destroyed (and points at
+/// preview exports).
 fn remove_copies(study: &crate::study::Study, store: &Store, s: &Summary) -> Result<()> {
     if s.withdrawn + s.destroyed_on_arrival > 0 {
-        let n = crate::copies::remove_withdrawn(study, &store.conn)?;
-        if n > 0 {
-            println!(
-                "Deleted {n} copy(ies) of withdrawn responses in the inbox's processed folder."
-            );
-        }
+        crate::copies::after_withdrawal(study, &store.conn)?;
     }
     Ok(())
 }
@@ -411,16 +421,29 @@ pub fn ingest_items(
     let mut summary = recorded?;
     if !locked {
         let tx = store.tx()?;
-        let settled = withdraw::settle(&tx)?;
-        summary.withdrawal_waiting = tx.query_row(
-            "SELECT COUNT(*) FROM withdrawal_requests WHERE outcome = 'waiting'",
+        // Not if the study was locked while this ingest ran: the lock settled them.
+        let locked_now: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM meta WHERE key = 'locked_at'",
             [],
-            |r| r.get::<_, i64>(0),
-        )? as u64;
+            |r| r.get(0),
+        )?;
+        if locked_now == 0 {
+            let settled = withdraw::settle(&tx)?;
+            summary.waiting_in_store = tx.query_row(
+                "SELECT COUNT(*) FROM withdrawal_requests WHERE outcome = 'waiting'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )? as u64;
+            summary.withdrawal_waiting = summary
+                .waiting_ids
+                .iter()
+                .filter(|id| !settled.request_ids.contains(id))
+                .count() as u64;
+            summary.withdrawn += settled.withdrawn;
+            summary.withdrawal_ambiguous += settled.ambiguous;
+            summary.destroyed_on_arrival += settled.destroyed as u64;
+        }
         tx.commit()?;
-        summary.withdrawn += settled.withdrawn;
-        summary.withdrawal_ambiguous += settled.ambiguous;
-        summary.destroyed_on_arrival += settled.destroyed as u64;
     }
     store.checkpoint()?;
     Ok(summary)
@@ -973,43 +996,64 @@ fn record(
                 let mac = ex.mac.as_deref().expect("requests carry their keyed tag");
                 // Destroyed responses move to `withdrawn` with their hash and submission
                 // id, so `seen` stays right.
-                let people = withdraw::find_people(tx, mac, w.code.as_deref(), None)?;
-                match people.as_slice() {
-                    // Kept with its tag: it acts on responses that arrive before the lock
-                    // (`withdraw::settle`).
-                    [] => {
-                        audit(
-                            tx,
-                            "withdrawal_waiting",
-                            serde_json::json!({ "request_id": w.request_id }),
-                        )?;
-                        s.withdrawal_waiting += 1;
-                        kept = (Some(mac), w.code.clone(), None);
-                        "waiting"
-                    }
-                    [person] => {
-                        let n = withdraw::destroy(tx, &person.ids)?;
-                        audit(
-                            tx,
-                            store::WITHDRAWAL,
-                            serde_json::json!({ "request_id": w.request_id, "via": "sealed request", "responses_destroyed": n }),
-                        )?;
-                        s.withdrawn += 1;
-                        kept = (
-                            Some(mac),
-                            Some(person.code.clone()),
-                            Some(person.side.clone()),
-                        );
-                        "withdrawn"
-                    }
-                    many => {
-                        audit(
-                            tx,
-                            "withdrawal_ambiguous",
-                            serde_json::json!({ "request_id": w.request_id, "people_matched": many.len() }),
-                        )?;
-                        s.withdrawal_ambiguous += 1;
-                        "ambiguous"
+                if let Some((code, side)) = withdraw::withdrawn_before(tx, mac, w.code.as_deref())?
+                {
+                    // The person withdrawn by an earlier request, asking again: what is
+                    // left to do is the first request's (not a search that could now find
+                    // someone else with the word).
+                    let people =
+                        withdraw::find_consented(tx, mac, Some(&code), Some(&side), Some(&w.date))?;
+                    let ids: Vec<i64> = people.iter().flat_map(|p| p.ids.iter().copied()).collect();
+                    let n = withdraw::destroy(tx, &ids)?;
+                    audit(
+                        tx,
+                        "withdrawal_repeated",
+                        serde_json::json!({ "request_id": w.request_id, "responses_destroyed": n }),
+                    )?;
+                    s.duplicate += 1;
+                    s.destroyed_on_arrival += n as u64;
+                    "repeated"
+                } else {
+                    let people =
+                        withdraw::find_consented(tx, mac, w.code.as_deref(), None, Some(&w.date))?;
+                    match people.as_slice() {
+                        // Kept with its tag: it acts on responses that arrive before the lock
+                        // (`withdraw::settle`).
+                        [] => {
+                            audit(
+                                tx,
+                                "withdrawal_waiting",
+                                serde_json::json!({ "request_id": w.request_id }),
+                            )?;
+                            s.withdrawal_waiting += 1;
+                            s.waiting_ids.push(w.request_id.clone());
+                            kept = (Some(mac), w.code.clone(), None);
+                            "waiting"
+                        }
+                        [person] => {
+                            let n = withdraw::destroy(tx, &person.ids)?;
+                            audit(
+                                tx,
+                                store::WITHDRAWAL,
+                                serde_json::json!({ "request_id": w.request_id, "via": "sealed request", "responses_destroyed": n }),
+                            )?;
+                            s.withdrawn += 1;
+                            kept = (
+                                Some(mac),
+                                Some(person.code.clone()),
+                                Some(person.side.clone()),
+                            );
+                            "withdrawn"
+                        }
+                        many => {
+                            audit(
+                                tx,
+                                "withdrawal_ambiguous",
+                                serde_json::json!({ "request_id": w.request_id, "people_matched": many.len() }),
+                            )?;
+                            s.withdrawal_ambiguous += 1;
+                            "ambiguous"
+                        }
                     }
                 }
             };
@@ -1230,10 +1274,10 @@ fn print_summary(s: &Summary) {
             s.withdrawal_ambiguous
         );
     }
-    if s.withdrawal_waiting > 0 {
+    if s.waiting_in_store > 0 {
         eprintln!(
             "note: {} withdrawal request(s) in the store match no response yet; each is kept, and destroys a matching response that arrives before the lock",
-            s.withdrawal_waiting
+            s.waiting_in_store
         );
     }
 }

@@ -43,7 +43,7 @@ pub fn find_people(
 
 /// [`find_people`], counting only responses consented on or before `by` (a date
 /// `YYYY-MM-DD`) when given: a response consented after a request's date is a new consent.
-fn find_consented(
+pub fn find_consented(
     tx: &Transaction<'_>,
     tag_mac: &str,
     code: Option<&str>,
@@ -102,7 +102,7 @@ pub fn destroy(tx: &Transaction<'_>, ids: &[i64]) -> Result<usize> {
 }
 
 /// What [`settle`] did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Settled {
     /// Waiting requests that now matched one person, whose responses were destroyed.
     pub withdrawn: u64,
@@ -111,6 +111,28 @@ pub struct Settled {
     /// Responses destroyed in all (the above, and later-arriving submissions of people
     /// already withdrawn).
     pub destroyed: usize,
+    /// The waiting requests settled (withdrawn or ambiguous).
+    pub request_ids: Vec<String>,
+}
+
+/// The person (code, side) an earlier request withdrew, when one with this keyed tag did
+/// and the code it names (if any) is theirs: a request sent again.
+pub fn withdrawn_before(
+    tx: &Transaction<'_>,
+    tag_mac: &str,
+    code: Option<&str>,
+) -> Result<Option<(String, String)>> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT code, side FROM withdrawal_requests
+         WHERE outcome = 'withdrawn' AND tag_mac = ?1 AND code IS NOT NULL AND side IS NOT NULL
+           AND (?2 IS NULL OR code = ?2)
+         ORDER BY id LIMIT 1",
+    )?;
+    let mut rows = stmt.query(params![tag_mac, code])?;
+    Ok(match rows.next()? {
+        Some(r) => Some((r.get(0)?, r.get(1)?)),
+        None => None,
+    })
 }
 
 /// A withdrawal request as kept until the lock (see `store::SCHEMA`).
@@ -180,6 +202,7 @@ pub fn settle(tx: &Transaction<'_>) -> Result<Settled> {
                 )?;
                 done.withdrawn += 1;
                 done.destroyed += n;
+                done.request_ids.push(request_id);
             }
             ("waiting", many) => {
                 tx.execute(
@@ -192,6 +215,7 @@ pub fn settle(tx: &Transaction<'_>) -> Result<Settled> {
                     serde_json::json!({ "request_id": request_id, "people_matched": many.len() }),
                 )?;
                 done.ambiguous += 1;
+                done.request_ids.push(request_id);
             }
             // Withdrawn: narrowed to the person's code and side, so one person at most.
             (_, people) => {
@@ -291,10 +315,7 @@ pub fn run(dir: Option<&Path>, a: &WithdrawArgs) -> Result<()> {
             tx.commit()?;
             store.checkpoint()?;
             println!("Destroyed {n} response(s) of one person (side {}).", p.side);
-            let copies = crate::copies::remove_withdrawn(&study, &store.conn)?;
-            if copies > 0 {
-                println!("Deleted {copies} copy(ies) of them in the inbox's processed folder.");
-            }
+            crate::copies::after_withdrawal(&study, &store.conn)?;
             Ok(())
         }
         many => {
