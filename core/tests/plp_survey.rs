@@ -42,7 +42,7 @@ fn instrument_has_64_questions_numbered_in_order() {
     }
     assert_eq!(qs[0].kind, Kind::PairCode);
     assert_eq!(qs[1].kind, Kind::MemorableWord);
-    assert_eq!(s.information_sheet.version, "1.0");
+    assert_eq!(s.information_sheet.version, "1.1");
     assert_eq!(s.survey.code_pattern, "^[A-Z]{1,2}$");
 }
 
