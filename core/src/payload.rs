@@ -149,7 +149,8 @@ pub fn read(plaintext: &[u8]) -> Result<Payload<ReadAnswers<'_>>, Error> {
     // Nearly every payload is a response: read it as one in a single pass, and only when
     // that fails read its `format` first, to say what is wrong.
     let first = match utf8_then(plaintext, serde_json::from_str::<ResponseView<'_>>) {
-        Ok(p) if p.format == RESPONSE_FORMAT => {
+        Ok(mut p) if p.format == RESPONSE_FORMAT => {
+            p.lower_hex();
             p.check_form()?;
             return Ok(Payload::Response(Box::new(p)));
         }
@@ -159,12 +160,16 @@ pub fn read(plaintext: &[u8]) -> Result<Payload<ReadAnswers<'_>>, Error> {
     match head.format.as_deref() {
         // Said to be a response, but it did not read as one: that reading's error.
         Some(RESPONSE_FORMAT) => {
-            let p = first.map_err(bad)?;
+            let mut p = first.map_err(bad)?;
+            p.lower_hex();
             p.check_form()?;
             Ok(Payload::Response(Box::new(p)))
         }
         Some(WITHDRAWAL_FORMAT) => {
-            let p: WithdrawalPayload = serde_json::from_slice(plaintext).map_err(bad)?;
+            let mut p: WithdrawalPayload = serde_json::from_slice(plaintext).map_err(bad)?;
+            // The spec says "hex digits" for the request id, not "lowercase": either case,
+            // kept in lowercase.
+            p.request_id.make_ascii_lowercase();
             p.check_form()?;
             Ok(Payload::Withdrawal(p))
         }
@@ -218,6 +223,14 @@ fn check_answer_count(answers: &impl AnswerSet) -> Result<(), Error> {
 }
 
 impl<A: AnswerSet> Response<A> {
+    /// The spec says "hex digits" for the survey's and the information sheet's SHA-256, not
+    /// "lowercase" (as it does for `submission_id` and the tag): either case is read, and
+    /// kept in lowercase, as plp writes and looks them up.
+    fn lower_hex(&mut self) {
+        self.survey.sha256.make_ascii_lowercase();
+        self.consent.information_sheet_sha256.make_ascii_lowercase();
+    }
+
     fn check_form(&self) -> Result<(), Error> {
         let fail = |m: &str| Err(Error::Payload(m.to_string()));
         check_answer_count(&self.answers)?;
@@ -225,10 +238,10 @@ impl<A: AnswerSet> Response<A> {
             return fail("`submission_id` must be 32 lowercase hex digits");
         }
         if !is_lower_hex(&self.survey.sha256, 64) {
-            return fail("`survey.sha256` must be 64 lowercase hex digits");
+            return fail("`survey.sha256` must be 64 hex digits");
         }
         if !is_lower_hex(&self.consent.information_sheet_sha256, 64) {
-            return fail("`consent.information_sheet_sha256` must be 64 lowercase hex digits");
+            return fail("`consent.information_sheet_sha256` must be 64 hex digits");
         }
         if !self.consent.agreed {
             return fail("`consent.agreed` is not true");
@@ -300,9 +313,7 @@ fn present_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Strin
 impl WithdrawalPayload {
     fn check_form(&self) -> Result<(), Error> {
         if !is_lower_hex(&self.request_id, 32) {
-            return Err(Error::Payload(
-                "`request_id` must be 32 lowercase hex digits".into(),
-            ));
+            return Err(Error::Payload("`request_id` must be 32 hex digits".into()));
         }
         if !withdrawal::is_tag(&self.withdrawal_tag) {
             return Err(Error::Payload(
@@ -422,6 +433,43 @@ impl ResponsePayload {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where the spec says "hex digits" (the survey's and the sheet's SHA-256, a request
+    /// id) either case is read, and kept in lowercase; where it says "lowercase hex digits"
+    /// (submission id, tag) upper case is refused.
+    #[test]
+    fn hex_case_as_the_spec_words_it() {
+        let tag = "cd".repeat(32);
+        let response = |submission: &str, survey_sha: &str, sheet_sha: &str| {
+            format!(
+                r#"{{"format":"plp-response/1","submission_id":"{submission}","survey":{{"id":"s","version":"1","sha256":"{survey_sha}"}},"consent":{{"information_sheet_version":"1","information_sheet_sha256":"{sheet_sha}","agreed":true,"date":"2026-01-02"}},"code":"AB","withdrawal_tag":"{tag}","answers":{{}}}}"#
+            )
+        };
+        let lower = "0a".repeat(16);
+        let upper = "AB".repeat(32);
+        let text = response(&lower, &upper, &"Ef".repeat(32));
+        let p = read(text.as_bytes()).expect("read");
+        let Payload::Response(p) = p else {
+            panic!("a response")
+        };
+        assert_eq!(p.survey.sha256, "ab".repeat(32));
+        assert_eq!(p.consent.information_sheet_sha256, "ef".repeat(32));
+        let e = read(response(&"0A".repeat(16), &upper, &upper).as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("submission_id"), "{e}");
+        let w = format!(
+            r#"{{"format":"plp-withdrawal/1","request_id":"{}","withdrawal_tag":"{tag}","date":"2026-01-02"}}"#,
+            "0A".repeat(16)
+        );
+        let Ok(Payload::Withdrawal(w)) = parse(w.as_bytes()) else {
+            panic!("a withdrawal request")
+        };
+        assert_eq!(w.request_id, "0a".repeat(16));
+        let w = format!(
+            r#"{{"format":"plp-withdrawal/1","request_id":"{lower}","withdrawal_tag":"{}","date":"2026-01-02"}}"#,
+            "CD".repeat(32)
+        );
+        assert!(parse(w.as_bytes()).is_err(), "the tag is lowercase");
+    }
 
     #[test]
     fn escaped_format_and_non_objects() {
