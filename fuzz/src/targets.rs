@@ -100,8 +100,15 @@ fn payload_of(data: &[u8], f: &Fixed) -> Outcome {
     // reading, serde's own (an owned map, the last of repeated keys kept): the same
     // members and answers, and the same verdict and side against the survey.
     if let Ok(Payload::Response(view)) = payload::read(data) {
-        let oracle = serde_json::from_slice::<payload::ResponsePayload>(data)
+        let mut oracle = serde_json::from_slice::<payload::ResponsePayload>(data)
             .expect("serde reads what `read` accepts");
+        // Where the spec says "hex digits" (not "lowercase"), `read` takes either case and
+        // keeps lowercase; serde's reading keeps what was written.
+        oracle.survey.sha256.make_ascii_lowercase();
+        oracle
+            .consent
+            .information_sheet_sha256
+            .make_ascii_lowercase();
         assert_eq!(
             view.verify(&f.survey).map_err(refused),
             oracle.verify(&f.survey).map_err(refused),
