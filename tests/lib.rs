@@ -214,6 +214,7 @@ impl Output {
             waiting: self.count("withdrawal: waiting for a match"),
             on_arrival: self.count("destroyed on arrival"),
             ambiguous: self.count("withdrawal: ambiguous"),
+            repeated: self.count("withdrawal: repeated"),
             late: self.count("withdrawal: after lock"),
         }
     }
@@ -238,6 +239,8 @@ pub struct Summary {
     pub on_arrival: u64,
     /// Withdrawal requests that matched several people.
     pub ambiguous: u64,
+    /// Withdrawal requests of a person already withdrawn, sent again.
+    pub repeated: u64,
     /// Withdrawal requests after the lock.
     pub late: u64,
 }

@@ -13,15 +13,13 @@ fn present(s: &TestStudy, env: &[u8]) -> bool {
     )) == 1
 }
 
-/// The files of a folder holding exactly these bytes.
+/// The files of a folder (which must exist) holding exactly these bytes.
 fn holding(dir: &Path, bytes: &[u8]) -> usize {
     std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| std::fs::read(e.ok()?.path()).ok())
-                .filter(|b| b == bytes)
-                .count()
-        })
-        .unwrap_or(0)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+        .filter(|b| b == bytes)
+        .count()
 }
 
 #[test]
@@ -177,6 +175,12 @@ fn the_lock_waits_for_the_inbox_and_copies_go_with_what_they_copy() {
     );
     assert_eq!(holding(&processed, &stayer), 1);
 
+    // The withdrawn envelope sent again: known, and its new copy goes too.
+    s.write("study/inbox/1.json", &leaver);
+    let out = s.plp(&["ingest"]).ok();
+    assert_eq!(out.summary().duplicate, 1);
+    assert_eq!(holding(&processed, &leaver), 0, "{}", out.stdout);
+
     // `plp withdraw` by word does the same.
     let out = s.plp(&["withdraw", "--word", "willow"]).ok();
     assert!(out.stdout.contains("Deleted 1 copy"), "{}", out.stdout);
@@ -314,14 +318,59 @@ fn a_request_sent_again_never_reaches_someone_else() {
         (1, 0),
         "not the withdrawn person"
     );
-    // The same request sent again (a new request id): the leaver's again, not the partner's.
+    // The same request again (a new request id): the leaver asking again, or the partner
+    // asking for the first time? Never guess.
     let again = s.write("w2.json", &s.withdrawal_request(None, "same word"));
     let sum = s.ingest(&[&again]).ok().summary();
-    assert_eq!((sum.withdrawn, sum.duplicate, sum.waiting), (0, 1, 0));
-    assert!(present(&s, &partner), "the partner never withdrew");
+    assert_eq!((sum.withdrawn, sum.ambiguous, sum.waiting), (0, 1, 0));
+    assert!(present(&s, &partner), "nothing destroyed on a guess");
     assert_eq!(
         s.strings("SELECT outcome FROM withdrawal_requests ORDER BY id"),
-        ["withdrawn", "repeated"]
+        ["withdrawn", "ambiguous"]
+    );
+}
+
+#[test]
+fn a_person_asking_again_is_heard_again() {
+    let s = TestStudy::new("plp-pending-repeat");
+    let first = s.respond(&Respondent::new("Y", "bme", "curlew"));
+    let path = s.write("first.json", &first);
+    s.ingest(&[&path]).ok();
+    let r1 = s.write("w1.json", &s.withdrawal_request_on(None, "curlew", DATE));
+    assert_eq!(s.ingest(&[&r1]).ok().summary().withdrawn, 1);
+    // They consent again (03-05), then withdraw again (03-06); the second request is
+    // ingested before the response it withdraws.
+    let second = s.respond(
+        &Respondent::new("Y", "bme", "curlew")
+            .date("2026-03-05")
+            .seed(8),
+    );
+    let r2 = s.write(
+        "w2.json",
+        &s.withdrawal_request_on(None, "curlew", "2026-03-06"),
+    );
+    let sum = s.ingest(&[&r2]).ok().summary();
+    assert_eq!((sum.repeated, sum.ambiguous, sum.waiting), (1, 0, 0));
+    let path = s.write("second.json", &second);
+    let sum = s.ingest(&[&path]).ok().summary();
+    assert_eq!((sum.accepted, sum.on_arrival), (1, 1));
+    assert!(
+        !present(&s, &second),
+        "the second withdrawal is honoured too"
+    );
+    let vias: Vec<String> = s
+        .audit()
+        .into_iter()
+        .filter(|(_, e, _)| e == "withdrawal")
+        .map(|(_, _, d)| d["via"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        vias,
+        [
+            "sealed request",
+            "sealed request, repeated",
+            "sealed request, a submission that arrived after it"
+        ]
     );
 }
 

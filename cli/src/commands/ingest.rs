@@ -201,6 +201,8 @@ pub struct Summary {
     pub waiting_in_store: u64,
     /// Withdrawal requests matching more than one person (left to the evaluator).
     pub withdrawal_ambiguous: u64,
+    /// Withdrawal requests of a person an earlier request withdrew (sent again).
+    pub withdrawal_repeated: u64,
     /// Responses destroyed because they arrived after a withdrawal request of theirs
     /// ([`withdraw::settle`]).
     pub destroyed_on_arrival: u64,
@@ -218,6 +220,7 @@ impl Summary {
         self.withdrawal_waiting += b.withdrawal_waiting;
         self.waiting_ids.extend(b.waiting_ids.iter().cloned());
         self.withdrawal_ambiguous += b.withdrawal_ambiguous;
+        self.withdrawal_repeated += b.withdrawal_repeated;
         self.destroyed_on_arrival += b.destroyed_on_arrival;
         self.withdrawal_late += b.withdrawal_late;
     }
@@ -459,6 +462,8 @@ fn record_all(
     bulk: &mut bool,
 ) -> Result<Summary> {
     let bulk_from = size_from_env("PLP_INGEST_BULK_FROM", BULK_FROM);
+    // Read again whenever another process has written (see `Open::begin`).
+    let mut locked = locked;
     let mut seen = Seen::load(&store.conn)?;
     // Envelopes stored before this ingest began are not opened again.
     let known = seen.envelopes.clone();
@@ -549,7 +554,18 @@ fn record_all(
                 .expect("a batch sent for each recorded");
             let o = match &mut open {
                 Some(o) => o,
-                None => open.insert(Open::begin(&store.conn, &mut seen)?),
+                None => {
+                    let o = Open::begin(&store.conn, &mut seen)?;
+                    if o.reloaded {
+                        // Another process wrote to the store: perhaps `plp lock`.
+                        locked = o.tx.query_row(
+                            "SELECT COUNT(*) FROM meta WHERE key = 'locked_at'",
+                            [],
+                            |r| r.get::<_, i64>(0),
+                        )? > 0;
+                    }
+                    open.insert(o)
+                }
             };
             o.shas.extend(batch.iter().map(|e| e.sha256.clone()));
             let at = now();
@@ -836,6 +852,8 @@ struct Open<'s> {
     /// SHA-256 of every envelope recorded in it.
     shas: Vec<String>,
     counts: Summary,
+    /// Whether another process had written to the store since the last transaction.
+    reloaded: bool,
 }
 
 impl<'s> Open<'s> {
@@ -845,7 +863,8 @@ impl<'s> Open<'s> {
         // across loop iterations; the caller holds `&mut Store`, so nothing else uses it.
         let tx = Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-        if version != seen.data_version {
+        let reloaded = version != seen.data_version;
+        if reloaded {
             // Another process wrote to the store since: look again rather than trust memory.
             *seen = Seen::load(&tx)?;
         }
@@ -853,6 +872,7 @@ impl<'s> Open<'s> {
             tx,
             shas: Vec::new(),
             counts: Summary::default(),
+            reloaded,
         })
     }
 
@@ -996,26 +1016,36 @@ fn record(
                 let mac = ex.mac.as_deref().expect("requests carry their keyed tag");
                 // Destroyed responses move to `withdrawn` with their hash and submission
                 // id, so `seen` stays right.
-                if let Some((code, side)) = withdraw::withdrawn_before(tx, mac, w.code.as_deref())?
-                {
-                    // The person withdrawn by an earlier request, asking again: what is
-                    // left to do is the first request's (not a search that could now find
-                    // someone else with the word).
-                    let people =
-                        withdraw::find_consented(tx, mac, Some(&code), Some(&side), Some(&w.date))?;
+                let people =
+                    withdraw::find_consented(tx, mac, w.code.as_deref(), None, Some(&w.date))?;
+                let prior = withdraw::withdrawn_before(tx, mac, w.code.as_deref())?;
+                if let Some((code, side)) = prior.clone().filter(|(code, side)| {
+                    people.iter().all(|p| (&p.code, &p.side) == (code, side))
+                }) {
+                    // Someone an earlier request withdrew, and nobody else, matches: the
+                    // same person asking again. It keeps acting for them (a submission of
+                    // theirs may still arrive); never for anyone else with the word.
                     let ids: Vec<i64> = people.iter().flat_map(|p| p.ids.iter().copied()).collect();
                     let n = withdraw::destroy(tx, &ids)?;
                     audit(
                         tx,
-                        "withdrawal_repeated",
-                        serde_json::json!({ "request_id": w.request_id, "responses_destroyed": n }),
+                        store::WITHDRAWAL,
+                        serde_json::json!({ "request_id": w.request_id, "via": "sealed request, repeated", "responses_destroyed": n }),
                     )?;
-                    s.duplicate += 1;
+                    s.withdrawal_repeated += 1;
                     s.destroyed_on_arrival += n as u64;
+                    kept = (Some(mac), Some(code), Some(side));
                     "repeated"
+                } else if prior.is_some() {
+                    // Matches a person withdrawn before and someone else: never guess.
+                    audit(
+                        tx,
+                        "withdrawal_ambiguous",
+                        serde_json::json!({ "request_id": w.request_id, "people_matched": people.len() + 1 }),
+                    )?;
+                    s.withdrawal_ambiguous += 1;
+                    "ambiguous"
                 } else {
-                    let people =
-                        withdraw::find_consented(tx, mac, w.code.as_deref(), None, Some(&w.date))?;
                     match people.as_slice() {
                         // Kept with its tag: it acts on responses that arrive before the lock
                         // (`withdraw::settle`).
@@ -1264,6 +1294,7 @@ fn print_summary(s: &Summary) {
         ("withdrawal: waiting for a match", s.withdrawal_waiting),
         ("destroyed on arrival (withdrawn)", s.destroyed_on_arrival),
         ("withdrawal: ambiguous, see audit", s.withdrawal_ambiguous),
+        ("withdrawal: repeated, already done", s.withdrawal_repeated),
         ("withdrawal: after lock, refused", s.withdrawal_late),
     ] {
         println!("{name:<34} {n:>8}");

@@ -115,8 +115,9 @@ pub struct Settled {
     pub request_ids: Vec<String>,
 }
 
-/// The person (code, side) an earlier request withdrew, when one with this keyed tag did
-/// and the code it names (if any) is theirs: a request sent again.
+/// The person (code, side) an earlier request withdrew (or repeated), when one with this
+/// keyed tag did and the code it names (if any) is theirs: perhaps the same person asking
+/// again, which the caller decides by who else the request matches.
 pub fn withdrawn_before(
     tx: &Transaction<'_>,
     tag_mac: &str,
@@ -124,7 +125,7 @@ pub fn withdrawn_before(
 ) -> Result<Option<(String, String)>> {
     let mut stmt = tx.prepare_cached(
         "SELECT code, side FROM withdrawal_requests
-         WHERE outcome = 'withdrawn' AND tag_mac = ?1 AND code IS NOT NULL AND side IS NOT NULL
+         WHERE outcome IN ('withdrawn', 'repeated') AND tag_mac = ?1 AND code IS NOT NULL AND side IS NOT NULL
            AND (?2 IS NULL OR code = ?2)
          ORDER BY id LIMIT 1",
     )?;
@@ -160,7 +161,7 @@ pub fn settle(tx: &Transaction<'_>) -> Result<Settled> {
     let requests: Vec<KeptRequest> = tx
         .prepare(
             "SELECT id, request_id, outcome, tag_mac, code, side, date FROM withdrawal_requests
-             WHERE tag_mac IS NOT NULL AND date IS NOT NULL AND outcome IN ('waiting', 'withdrawn')
+             WHERE tag_mac IS NOT NULL AND date IS NOT NULL AND outcome IN ('waiting', 'withdrawn', 'repeated')
              ORDER BY id",
         )?
         .query_map([], |r| {
@@ -217,7 +218,8 @@ pub fn settle(tx: &Transaction<'_>) -> Result<Settled> {
                 done.ambiguous += 1;
                 done.request_ids.push(request_id);
             }
-            // Withdrawn: narrowed to the person's code and side, so one person at most.
+            // Withdrawn or repeated: narrowed to the person's code and side, so one person
+            // at most.
             (_, people) => {
                 let ids: Vec<i64> = people.iter().flat_map(|p| p.ids.iter().copied()).collect();
                 let n = destroy(tx, &ids)?;
