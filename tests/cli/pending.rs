@@ -255,8 +255,8 @@ fn a_withdrawal_points_at_preview_exports() {
     let out = s.plp(&["withdraw", "--word", "nightjar"]).ok();
     assert!(!out.stderr.contains("preview export"), "{}", out.stderr);
 
-    let again = s.respond(&Respondent::new("U", "bme", "nightjar").date("2026-03-05"));
-    let path = s.write("u2.json", &again);
+    let other = s.respond(&Respondent::new("V", "bme", "nuthatch"));
+    let path = s.write("v.json", &other);
     s.ingest(&[&path]).ok();
     let preview = s.root().join("preview");
     s.plp(&[
@@ -266,7 +266,7 @@ fn a_withdrawal_points_at_preview_exports() {
         "--preview",
     ])
     .ok();
-    let out = s.plp(&["withdraw", "--word", "nightjar"]).ok();
+    let out = s.plp(&["withdraw", "--word", "nuthatch"]).ok();
     assert!(
         out.stderr
             .contains("1 preview export(s) were written before this withdrawal"),
@@ -393,4 +393,27 @@ fn destroy_identifiers_again_finishes_what_a_failed_run_left() {
     assert!(!left.exists());
     s.plp(&["destroy-identifiers", "--yes"])
         .fails_with(&["identifiers were already destroyed"]);
+}
+
+#[test]
+fn a_withdrawal_by_word_also_reaches_what_arrives_later() {
+    let s = TestStudy::new("plp-pending-by-word");
+    let one = s.respond(&Respondent::new("Z", "bme", "wagtail"));
+    let two = s.respond(
+        &Respondent::new("Z", "bme", "wagtail")
+            .date("2026-03-01")
+            .seed(5),
+    );
+    let path = s.write("one.json", &one);
+    s.ingest(&[&path]).ok();
+    s.plp(&["withdraw", "--word", "wagtail"]).ok();
+    // An earlier submission of theirs turns up after the evaluator withdrew them.
+    let path = s.write("two.json", &two);
+    let sum = s.ingest(&[&path]).ok().summary();
+    assert_eq!((sum.accepted, sum.on_arrival), (1, 1));
+    assert!(!present(&s, &two));
+    // A sealed request they send as well is theirs again, not a new search.
+    let request = s.write("w.json", &s.withdrawal_request(None, "wagtail"));
+    let sum = s.ingest(&[&request]).ok().summary();
+    assert_eq!((sum.repeated, sum.waiting, sum.withdrawn), (1, 0, 0));
 }

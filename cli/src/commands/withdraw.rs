@@ -309,6 +309,16 @@ pub fn run(dir: Option<&Path>, a: &WithdrawArgs) -> Result<()> {
                 return Ok(());
             }
             let n = destroy(&tx, &p.ids)?;
+            // Kept as a request like a sealed one (until the lock), so that a submission of
+            // theirs arriving later is destroyed too, and a sealed request they send is
+            // known as theirs (`settle`, `withdrawn_before`).
+            let at = crate::study::now();
+            let id = hex::encode(crate::study::random::<16>());
+            tx.execute(
+                "INSERT INTO withdrawal_requests(envelope_sha256, request_id, received_at, outcome, tag_mac, code, side, date)
+                 VALUES (?1, ?2, ?3, 'withdrawn', ?4, ?5, ?6, ?7)",
+                params![format!("plp withdraw {id}"), id, at, mac, p.code, p.side, &at[..10]],
+            )?;
             audit(
                 &tx,
                 WITHDRAWAL,
