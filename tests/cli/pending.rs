@@ -328,6 +328,39 @@ fn a_request_sent_again_never_reaches_someone_else() {
         s.strings("SELECT outcome FROM withdrawal_requests ORDER BY id"),
         ["withdrawn", "ambiguous"]
     );
+    let matched: Vec<serde_json::Value> = s
+        .audit()
+        .into_iter()
+        .filter(|(_, e, _)| e == "withdrawal_ambiguous")
+        .map(|(_, _, d)| d["people_matched"].clone())
+        .collect();
+    assert_eq!(matched, [serde_json::json!(2)]);
+}
+
+#[test]
+fn a_partners_first_request_after_a_withdrawal_is_never_taken_for_a_repeat() {
+    let s = TestStudy::new("plp-pending-partner");
+    let leaver = s.respond(&Respondent::new("P", "bme", "same word"));
+    let path = s.write("leaver.json", &leaver);
+    s.ingest(&[&path]).ok();
+    let first = s.write("w1.json", &s.withdrawal_request(None, "same word"));
+    assert_eq!(s.ingest(&[&first]).ok().summary().withdrawn, 1);
+    // The partner, who chose the same word, asks to withdraw before their response is in:
+    // from the word alone it could be the leaver again, so it waits as a repeat.
+    let second = s.write("w2.json", &s.withdrawal_request(None, "same word"));
+    let sum = s.ingest(&[&second]).ok().summary();
+    assert_eq!((sum.repeated, sum.ambiguous), (1, 0));
+    // Their response arrives: someone other than the leaver matches, so it is ambiguous,
+    // and nothing is destroyed on a guess.
+    let partner = s.respond(&Respondent::new("P", "senior_leader", "same word"));
+    let path = s.write("partner.json", &partner);
+    let sum = s.ingest(&[&path]).ok().summary();
+    assert_eq!((sum.accepted, sum.on_arrival, sum.ambiguous), (1, 0, 1));
+    assert!(present(&s, &partner));
+    assert_eq!(
+        s.strings("SELECT outcome FROM withdrawal_requests ORDER BY id"),
+        ["withdrawn", "ambiguous"]
+    );
 }
 
 #[test]
@@ -368,8 +401,7 @@ fn a_person_asking_again_is_heard_again() {
         vias,
         [
             "sealed request",
-            "sealed request, repeated",
-            "sealed request, a submission that arrived after it"
+            "sealed request, repeated: a submission that arrived after it"
         ]
     );
 }
@@ -407,6 +439,11 @@ fn a_withdrawal_by_word_also_reaches_what_arrives_later() {
     let path = s.write("one.json", &one);
     s.ingest(&[&path]).ok();
     s.plp(&["withdraw", "--word", "wagtail"]).ok();
+    assert_eq!(
+        s.count("SELECT COUNT(*) FROM withdrawal_requests WHERE outcome = 'withdrawn' AND code = 'Z' AND side = 'a' AND tag_mac IS NOT NULL AND date IS NOT NULL"),
+        1,
+        "kept as the person it withdrew"
+    );
     // An earlier submission of theirs turns up after the evaluator withdrew them.
     let path = s.write("two.json", &two);
     let sum = s.ingest(&[&path]).ok().summary();

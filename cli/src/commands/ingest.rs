@@ -462,9 +462,15 @@ fn record_all(
     bulk: &mut bool,
 ) -> Result<Summary> {
     let bulk_from = size_from_env("PLP_INGEST_BULK_FROM", BULK_FROM);
-    // Read again whenever another process has written (see `Open::begin`).
-    let mut locked = locked;
     let mut seen = Seen::load(&store.conn)?;
+    // Read after `seen` (and again whenever another process has written, see
+    // `Open::begin`), so that no lock committed in between goes unseen.
+    let mut locked = locked
+        || store.conn.query_row(
+            "SELECT COUNT(*) FROM meta WHERE key = 'locked_at'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? > 0;
     // Envelopes stored before this ingest began are not opened again.
     let known = seen.envelopes.clone();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(32));
@@ -1018,33 +1024,42 @@ fn record(
                 // id, so `seen` stays right.
                 let people =
                     withdraw::find_consented(tx, mac, w.code.as_deref(), None, Some(&w.date))?;
-                let prior = withdraw::withdrawn_before(tx, mac, w.code.as_deref())?;
-                if let Some((code, side)) = prior.clone().filter(|(code, side)| {
-                    people.iter().all(|p| (&p.code, &p.side) == (code, side))
-                }) {
-                    // Someone an earlier request withdrew, and nobody else, matches: the
-                    // same person asking again. It keeps acting for them (a submission of
-                    // theirs may still arrive); never for anyone else with the word.
-                    let ids: Vec<i64> = people.iter().flat_map(|p| p.ids.iter().copied()).collect();
-                    let n = withdraw::destroy(tx, &ids)?;
-                    audit(
-                        tx,
-                        store::WITHDRAWAL,
-                        serde_json::json!({ "request_id": w.request_id, "via": "sealed request, repeated", "responses_destroyed": n }),
-                    )?;
-                    s.withdrawal_repeated += 1;
-                    s.destroyed_on_arrival += n as u64;
-                    kept = (Some(mac), Some(code), Some(side));
-                    "repeated"
-                } else if prior.is_some() {
-                    // Matches a person withdrawn before and someone else: never guess.
-                    audit(
-                        tx,
-                        "withdrawal_ambiguous",
-                        serde_json::json!({ "request_id": w.request_id, "people_matched": people.len() + 1 }),
-                    )?;
-                    s.withdrawal_ambiguous += 1;
-                    "ambiguous"
+                let prior = withdraw::withdrawn_people(tx, mac, w.code.as_deref())?;
+                if !prior.is_empty() {
+                    // Perhaps a person an earlier request withdrew, asking again: theirs
+                    // only if nobody else matches (`withdraw::repeat_of`); kept, it keeps
+                    // asking as responses arrive (`withdraw::settle`).
+                    match withdraw::repeat_of(&prior, &people) {
+                        withdraw::Repeat::Theirs(ids) => {
+                            let n = withdraw::destroy(tx, &ids)?;
+                            if n > 0 {
+                                audit(
+                                    tx,
+                                    store::WITHDRAWAL,
+                                    serde_json::json!({ "request_id": w.request_id, "via": "sealed request, repeated", "responses_destroyed": n }),
+                                )?;
+                            } else {
+                                audit(
+                                    tx,
+                                    "withdrawal_repeated",
+                                    serde_json::json!({ "request_id": w.request_id }),
+                                )?;
+                            }
+                            s.withdrawal_repeated += 1;
+                            s.destroyed_on_arrival += n as u64;
+                            kept = (Some(mac), w.code.clone(), None);
+                            "repeated"
+                        }
+                        withdraw::Repeat::Ambiguous(n) => {
+                            audit(
+                                tx,
+                                "withdrawal_ambiguous",
+                                serde_json::json!({ "request_id": w.request_id, "people_matched": n }),
+                            )?;
+                            s.withdrawal_ambiguous += 1;
+                            "ambiguous"
+                        }
+                    }
                 } else {
                     match people.as_slice() {
                         // Kept with its tag: it acts on responses that arrive before the lock

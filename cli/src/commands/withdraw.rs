@@ -115,25 +115,44 @@ pub struct Settled {
     pub request_ids: Vec<String>,
 }
 
-/// The person (code, side) an earlier request withdrew (or repeated), when one with this
-/// keyed tag did and the code it names (if any) is theirs: perhaps the same person asking
-/// again, which the caller decides by who else the request matches.
-pub fn withdrawn_before(
+/// The people (code, side) earlier requests withdrew (sealed, or by `plp withdraw`) under
+/// this keyed tag, narrowed to the code a new request names (if any).
+pub fn withdrawn_people(
     tx: &Transaction<'_>,
     tag_mac: &str,
     code: Option<&str>,
-) -> Result<Option<(String, String)>> {
+) -> Result<Vec<(String, String)>> {
     let mut stmt = tx.prepare_cached(
-        "SELECT code, side FROM withdrawal_requests
-         WHERE outcome IN ('withdrawn', 'repeated') AND tag_mac = ?1 AND code IS NOT NULL AND side IS NOT NULL
+        "SELECT DISTINCT code, side FROM withdrawal_requests
+         WHERE outcome = 'withdrawn' AND tag_mac = ?1 AND code IS NOT NULL AND side IS NOT NULL
            AND (?2 IS NULL OR code = ?2)
-         ORDER BY id LIMIT 1",
+         ORDER BY code, side",
     )?;
-    let mut rows = stmt.query(params![tag_mac, code])?;
-    Ok(match rows.next()? {
-        Some(r) => Some((r.get(0)?, r.get(1)?)),
-        None => None,
-    })
+    let rows = stmt.query_map(params![tag_mac, code], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// What a request that could be a withdrawn person asking again does.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Repeat {
+    /// Theirs: nobody else matches (these responses, if any, are that person's).
+    Theirs(Vec<i64>),
+    /// Someone else matches too (or it could be any of several people withdrawn before):
+    /// this many people; never guess.
+    Ambiguous(usize),
+}
+
+/// A request whose tag (and code) is that of people withdrawn before (`prior`, not empty),
+/// given the people it matches now: the one person withdrawn before and nobody else makes
+/// it theirs; anyone else makes it ambiguous. Matching nobody yet, it is theirs for now,
+/// and [`settle`] asks again when someone arrives.
+pub fn repeat_of(prior: &[(String, String)], people: &[Person]) -> Repeat {
+    let is_prior = |p: &Person| prior.iter().any(|(c, s)| (c, s) == (&p.code, &p.side));
+    if people.is_empty() || (prior.len() == 1 && people.iter().all(is_prior)) {
+        Repeat::Theirs(people.iter().flat_map(|p| p.ids.iter().copied()).collect())
+    } else {
+        Repeat::Ambiguous(prior.len() + people.iter().filter(|p| !is_prior(p)).count())
+    }
 }
 
 /// A withdrawal request as kept until the lock (see `store::SCHEMA`).
@@ -218,8 +237,34 @@ pub fn settle(tx: &Transaction<'_>) -> Result<Settled> {
                 done.ambiguous += 1;
                 done.request_ids.push(request_id);
             }
-            // Withdrawn or repeated: narrowed to the person's code and side, so one person
-            // at most.
+            ("repeated", people) => {
+                let prior = withdrawn_people(tx, &mac, code.as_deref())?;
+                match repeat_of(&prior, people) {
+                    Repeat::Theirs(ids) => {
+                        let n = destroy(tx, &ids)?;
+                        audit(
+                            tx,
+                            WITHDRAWAL,
+                            serde_json::json!({ "request_id": request_id, "via": "sealed request, repeated: a submission that arrived after it", "responses_destroyed": n }),
+                        )?;
+                        done.destroyed += n;
+                    }
+                    Repeat::Ambiguous(n) => {
+                        tx.execute(
+                            "UPDATE withdrawal_requests SET outcome = 'ambiguous', tag_mac = NULL, code = NULL, side = NULL, date = NULL WHERE id = ?1",
+                            [id],
+                        )?;
+                        audit(
+                            tx,
+                            "withdrawal_ambiguous",
+                            serde_json::json!({ "request_id": request_id, "people_matched": n }),
+                        )?;
+                        done.ambiguous += 1;
+                        done.request_ids.push(request_id);
+                    }
+                }
+            }
+            // Withdrawn: narrowed to the person's code and side, so one person at most.
             (_, people) => {
                 let ids: Vec<i64> = people.iter().flat_map(|p| p.ids.iter().copied()).collect();
                 let n = destroy(tx, &ids)?;
