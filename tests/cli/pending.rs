@@ -13,6 +13,12 @@ fn present(s: &TestStudy, env: &[u8]) -> bool {
     )) == 1
 }
 
+/// Writes one envelope to a file `name` and ingests it; the summary.
+fn ingest_one(s: &TestStudy, name: &str, bytes: &[u8]) -> plp_tests::Summary {
+    let path = s.write(name, bytes);
+    s.ingest(&[&path]).ok().summary()
+}
+
 /// The files of a folder (which must exist) holding exactly these bytes.
 fn holding(dir: &Path, bytes: &[u8]) -> usize {
     std::fs::read_dir(dir)
@@ -83,12 +89,10 @@ fn a_request_before_its_response_still_withdraws_it() {
             .date("2026-03-09")
             .seed(4),
     );
-    let older_path = s.write("r3.json", &older);
-    let sum = s.ingest(&[&older_path]).ok().summary();
+    let sum = ingest_one(&s, "r3.json", &older);
     assert_eq!((sum.accepted, sum.on_arrival), (1, 1));
     assert!(!present(&s, &older));
-    let newer_path = s.write("r4.json", &newer);
-    let sum = s.ingest(&[&newer_path]).ok().summary();
+    let sum = ingest_one(&s, "r4.json", &newer);
     assert_eq!((sum.accepted, sum.on_arrival), (1, 0));
     assert!(
         present(&s, &newer),
@@ -250,14 +254,12 @@ fn a_request_must_name_a_possible_code_or_none() {
 fn a_withdrawal_points_at_preview_exports() {
     let s = TestStudy::new("plp-pending-preview");
     let env = s.respond(&Respondent::new("U", "bme", "nightjar"));
-    let path = s.write("u.json", &env);
-    s.ingest(&[&path]).ok();
+    ingest_one(&s, "u.json", &env);
     let out = s.plp(&["withdraw", "--word", "nightjar"]).ok();
     assert!(!out.stderr.contains("preview export"), "{}", out.stderr);
 
     let other = s.respond(&Respondent::new("V", "bme", "nuthatch"));
-    let path = s.write("v.json", &other);
-    s.ingest(&[&path]).ok();
+    ingest_one(&s, "v.json", &other);
     let preview = s.root().join("preview");
     s.plp(&[
         "export",
@@ -280,8 +282,7 @@ fn a_consent_given_after_the_request_stands_whichever_arrives_first() {
     let s = TestStudy::new("plp-pending-dates");
     // The response first: consented after the request's date, so the request waits.
     let newer = s.respond(&Respondent::new("V", "bme", "starling").date("2026-03-09"));
-    let path = s.write("newer.json", &newer);
-    s.ingest(&[&path]).ok();
+    ingest_one(&s, "newer.json", &newer);
     let request = s.write(
         "w.json",
         &s.withdrawal_request_on(None, "starling", "2026-03-02"),
@@ -295,24 +296,28 @@ fn a_consent_given_after_the_request_stands_whichever_arrives_first() {
             .date("2026-03-01")
             .seed(2),
     );
-    let path = s.write("older.json", &older);
-    let sum = s.ingest(&[&path]).ok().summary();
+    let sum = ingest_one(&s, "older.json", &older);
     assert_eq!((sum.withdrawn, sum.on_arrival), (1, 1));
     assert!(!present(&s, &older) && present(&s, &newer));
 }
 
-#[test]
-fn a_request_sent_again_never_reaches_someone_else() {
-    let s = TestStudy::new("plp-pending-again");
-    // Partners who chose the same word; the request names no code.
-    let leaver = s.respond(&Respondent::new("W", "bme", "same word"));
-    let path = s.write("leaver.json", &leaver);
-    s.ingest(&[&path]).ok();
+/// A study where the BME partner of pair `code`, who chose "same word" (as their partner
+/// will), was withdrawn by a sealed request naming no code.
+fn leaver_withdrawn(id: &str, code: &str) -> TestStudy {
+    let s = TestStudy::new(id);
+    let leaver = s.respond(&Respondent::new(code, "bme", "same word"));
+    ingest_one(&s, "leaver.json", &leaver);
     let first = s.write("w1.json", &s.withdrawal_request(None, "same word"));
     assert_eq!(s.ingest(&[&first]).ok().summary().withdrawn, 1);
+    assert!(!present(&s, &leaver));
+    s
+}
+
+#[test]
+fn a_request_sent_again_never_reaches_someone_else() {
+    let s = leaver_withdrawn("plp-pending-again", "W");
     let partner = s.respond(&Respondent::new("W", "senior_leader", "same word"));
-    let path = s.write("partner.json", &partner);
-    let sum = s.ingest(&[&path]).ok().summary();
+    let sum = ingest_one(&s, "partner.json", &partner);
     assert_eq!(
         (sum.accepted, sum.on_arrival),
         (1, 0),
@@ -339,12 +344,7 @@ fn a_request_sent_again_never_reaches_someone_else() {
 
 #[test]
 fn a_partners_first_request_after_a_withdrawal_is_never_taken_for_a_repeat() {
-    let s = TestStudy::new("plp-pending-partner");
-    let leaver = s.respond(&Respondent::new("P", "bme", "same word"));
-    let path = s.write("leaver.json", &leaver);
-    s.ingest(&[&path]).ok();
-    let first = s.write("w1.json", &s.withdrawal_request(None, "same word"));
-    assert_eq!(s.ingest(&[&first]).ok().summary().withdrawn, 1);
+    let s = leaver_withdrawn("plp-pending-partner", "P");
     // The partner, who chose the same word, asks to withdraw before their response is in:
     // from the word alone it could be the leaver again, so it waits as a repeat.
     let second = s.write("w2.json", &s.withdrawal_request(None, "same word"));
@@ -353,8 +353,7 @@ fn a_partners_first_request_after_a_withdrawal_is_never_taken_for_a_repeat() {
     // Their response arrives: someone other than the leaver matches, so it is ambiguous,
     // and nothing is destroyed on a guess.
     let partner = s.respond(&Respondent::new("P", "senior_leader", "same word"));
-    let path = s.write("partner.json", &partner);
-    let sum = s.ingest(&[&path]).ok().summary();
+    let sum = ingest_one(&s, "partner.json", &partner);
     assert_eq!((sum.accepted, sum.on_arrival, sum.ambiguous), (1, 0, 1));
     assert!(present(&s, &partner));
     assert_eq!(
@@ -367,8 +366,7 @@ fn a_partners_first_request_after_a_withdrawal_is_never_taken_for_a_repeat() {
 fn a_person_asking_again_is_heard_again() {
     let s = TestStudy::new("plp-pending-repeat");
     let first = s.respond(&Respondent::new("Y", "bme", "curlew"));
-    let path = s.write("first.json", &first);
-    s.ingest(&[&path]).ok();
+    ingest_one(&s, "first.json", &first);
     let r1 = s.write("w1.json", &s.withdrawal_request_on(None, "curlew", DATE));
     assert_eq!(s.ingest(&[&r1]).ok().summary().withdrawn, 1);
     // They consent again (03-05), then withdraw again (03-06); the second request is
@@ -384,8 +382,7 @@ fn a_person_asking_again_is_heard_again() {
     );
     let sum = s.ingest(&[&r2]).ok().summary();
     assert_eq!((sum.repeated, sum.ambiguous, sum.waiting), (1, 0, 0));
-    let path = s.write("second.json", &second);
-    let sum = s.ingest(&[&path]).ok().summary();
+    let sum = ingest_one(&s, "second.json", &second);
     assert_eq!((sum.accepted, sum.on_arrival), (1, 1));
     assert!(
         !present(&s, &second),
@@ -436,8 +433,7 @@ fn a_withdrawal_by_word_also_reaches_what_arrives_later() {
             .date("2026-03-01")
             .seed(5),
     );
-    let path = s.write("one.json", &one);
-    s.ingest(&[&path]).ok();
+    ingest_one(&s, "one.json", &one);
     s.plp(&["withdraw", "--word", "wagtail"]).ok();
     assert_eq!(
         s.count("SELECT COUNT(*) FROM withdrawal_requests WHERE outcome = 'withdrawn' AND code = 'Z' AND side = 'a' AND tag_mac IS NOT NULL AND date IS NOT NULL"),
@@ -445,8 +441,7 @@ fn a_withdrawal_by_word_also_reaches_what_arrives_later() {
         "kept as the person it withdrew"
     );
     // An earlier submission of theirs turns up after the evaluator withdrew them.
-    let path = s.write("two.json", &two);
-    let sum = s.ingest(&[&path]).ok().summary();
+    let sum = ingest_one(&s, "two.json", &two);
     assert_eq!((sum.accepted, sum.on_arrival), (1, 1));
     assert!(!present(&s, &two));
     // A sealed request they send as well is theirs again, not a new search.

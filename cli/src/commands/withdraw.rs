@@ -225,15 +225,7 @@ pub fn settle(tx: &Transaction<'_>) -> Result<Settled> {
                 done.request_ids.push(request_id);
             }
             ("waiting", many) => {
-                tx.execute(
-                    "UPDATE withdrawal_requests SET outcome = 'ambiguous', tag_mac = NULL, code = NULL, side = NULL, date = NULL WHERE id = ?1",
-                    [id],
-                )?;
-                audit(
-                    tx,
-                    "withdrawal_ambiguous",
-                    serde_json::json!({ "request_id": request_id, "people_matched": many.len() }),
-                )?;
+                ambiguous(tx, id, &request_id, many.len())?;
                 done.ambiguous += 1;
                 done.request_ids.push(request_id);
             }
@@ -250,15 +242,7 @@ pub fn settle(tx: &Transaction<'_>) -> Result<Settled> {
                         done.destroyed += n;
                     }
                     Repeat::Ambiguous(n) => {
-                        tx.execute(
-                            "UPDATE withdrawal_requests SET outcome = 'ambiguous', tag_mac = NULL, code = NULL, side = NULL, date = NULL WHERE id = ?1",
-                            [id],
-                        )?;
-                        audit(
-                            tx,
-                            "withdrawal_ambiguous",
-                            serde_json::json!({ "request_id": request_id, "people_matched": n }),
-                        )?;
+                        ambiguous(tx, id, &request_id, n)?;
                         done.ambiguous += 1;
                         done.request_ids.push(request_id);
                     }
@@ -278,6 +262,20 @@ pub fn settle(tx: &Transaction<'_>) -> Result<Settled> {
         }
     }
     Ok(done)
+}
+
+/// A kept request found to match several people: settled as ambiguous, its tag erased.
+fn ambiguous(tx: &Transaction<'_>, id: i64, request_id: &str, people: usize) -> Result<()> {
+    tx.execute(
+        "UPDATE withdrawal_requests SET outcome = 'ambiguous', tag_mac = NULL, code = NULL, side = NULL, date = NULL WHERE id = ?1",
+        [id],
+    )?;
+    audit(
+        tx,
+        "withdrawal_ambiguous",
+        serde_json::json!({ "request_id": request_id, "people_matched": people }),
+    )?;
+    Ok(())
 }
 
 /// `plp withdraw --word W [--code C] [--role R] [--dry-run]`
