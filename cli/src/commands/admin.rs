@@ -51,18 +51,19 @@ pub fn lock(dir: Option<&Path>, yes: bool) -> Result<()> {
         serde_json::json!({ "accepted_responses": accepted, "withdrawal_requests_unmatched": unmatched }),
     )?;
     tx.commit()?;
-    store.checkpoint()?;
+    println!("Locked at {at}: analysis has begun with {accepted} accepted response(s).");
     if settled.destroyed > 0 {
         println!(
             "Withdrawal requests destroyed {} response(s) first.",
             settled.destroyed
         );
+        // Right after the commit: a failure below must not leave the copies.
         crate::copies::after_withdrawal(&study, &store.conn)?;
     }
     if unmatched > 0 {
         println!("{unmatched} withdrawal request(s) matched no response before the lock.");
     }
-    println!("Locked at {at}: analysis has begun with {accepted} accepted response(s).");
+    store.checkpoint()?;
     Ok(())
 }
 

@@ -368,9 +368,10 @@ pub fn run(dir: Option<&Path>, a: &WithdrawArgs) -> Result<()> {
                 serde_json::json!({ "via": "plp withdraw", "responses_destroyed": n, "narrowed_by_code": code.is_some(), "narrowed_by_role": side.is_some() }),
             )?;
             tx.commit()?;
-            store.checkpoint()?;
             println!("Destroyed {n} response(s) of one person (side {}).", p.side);
+            // Before the checkpoint: should it fail, the copies are gone all the same.
             crate::copies::after_withdrawal(&study, &store.conn)?;
+            store.checkpoint()?;
             Ok(())
         }
         many => {
