@@ -192,6 +192,15 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
+/// Whether the study is locked, as a connection (or a transaction on it) sees it now.
+pub fn locked(conn: &Connection) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM meta WHERE key = 'locked_at'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )? > 0)
+}
+
 /// The statement of [`SCHEMA`] that starts with `start`, up to its `;`.
 fn schema_statement(start: &str) -> &'static str {
     let from = SCHEMA.find(start).expect("in the schema");

@@ -333,6 +333,18 @@ impl WithdrawalPayload {
         Ok(())
     }
 
+    /// Checks the request against a survey of its study: the code it names, if any, must be
+    /// one the survey's pair code pattern allows (the spec's rule for a pair code).
+    pub fn verify(&self, survey: &Survey) -> Result<(), Error> {
+        match &self.code {
+            Some(code) => {
+                normalise_and_check(code, &*CodePattern::cached(&survey.survey.code_pattern)?)?;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Builds a withdrawal request from what the respondent typed.
     pub fn build(
         study_id: &str,

@@ -143,10 +143,7 @@ pub fn examine(bytes: &[u8], cx: &Examine<'_>) -> Verdict {
         Ok(Payload::Withdrawal(w)) => match &w.code {
             // The code a request names must be one the study's survey could have taken.
             Some(code)
-                if !cx.surveys.values().any(|s| {
-                    plp_core::code::CodePattern::cached(&s.survey.code_pattern)
-                        .is_ok_and(|p| plp_core::code::normalise_and_check(code, &p).is_ok())
-                }) =>
+                if !cx.surveys.values().any(|s| w.verify(s).is_ok()) =>
             {
                 Verdict::Reject(format!(
                     "the withdrawal request's `code` `{code}` does not match the study's pair code pattern"
@@ -257,7 +254,7 @@ pub fn run(dir: Option<&Path>, a: &IngestArgs) -> Result<()> {
     let key = super::unlock(&study, None)?;
     let summary = ingest_files(&mut store, &study.config.study_id, &key, &files)?;
     if from_inbox {
-        let done = study.path(INBOX_DIR).join("processed");
+        let done = crate::copies::processed_dir(&study);
         std::fs::create_dir_all(&done)?;
         for f in &files {
             if let Some(name) = f.file_name() {
@@ -265,23 +262,25 @@ pub fn run(dir: Option<&Path>, a: &IngestArgs) -> Result<()> {
                     .with_context(|| format!("cannot move {} out of the inbox", f.display()))?;
             }
         }
-        // A withdrawn envelope sent again is known, and its copy goes too.
-        let n = crate::copies::remove_withdrawn(&study, &store.conn)?;
-        if n > 0 {
-            println!(
-                "Deleted {n} copy(ies) of withdrawn responses in the inbox's processed folder."
-            );
-        }
     }
     print_summary(&summary);
     remove_copies(&study, &store, &summary)?;
+    if from_inbox && !withdrew(&summary) {
+        // A withdrawn envelope sent again is known, and its copy goes too.
+        crate::copies::remove_withdrawn(&study, &store.conn)?;
+    }
     Ok(())
+}
+
+/// Whether an ingest destroyed responses.
+fn withdrew(s: &Summary) -> bool {
+    s.withdrawn + s.destroyed_on_arrival > 0
 }
 
 /// Deletes the inbox folder's copies of responses this ingest destroyed (and points at
 /// preview exports).
 fn remove_copies(study: &crate::study::Study, store: &Store, s: &Summary) -> Result<()> {
-    if s.withdrawn + s.destroyed_on_arrival > 0 {
+    if withdrew(s) {
         crate::copies::after_withdrawal(study, &store.conn)?;
     }
     Ok(())
@@ -425,12 +424,7 @@ pub fn ingest_items(
     if !locked {
         let tx = store.tx()?;
         // Not if the study was locked while this ingest ran: the lock settled them.
-        let locked_now: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM meta WHERE key = 'locked_at'",
-            [],
-            |r| r.get(0),
-        )?;
-        if locked_now == 0 {
+        if !store::locked(&tx)? {
             let settled = withdraw::settle(&tx)?;
             summary.waiting_in_store = tx.query_row(
                 "SELECT COUNT(*) FROM withdrawal_requests WHERE outcome = 'waiting'",
@@ -465,12 +459,7 @@ fn record_all(
     let mut seen = Seen::load(&store.conn)?;
     // Read after `seen` (and again whenever another process has written, see
     // `Open::begin`), so that no lock committed in between goes unseen.
-    let mut locked = locked
-        || store.conn.query_row(
-            "SELECT COUNT(*) FROM meta WHERE key = 'locked_at'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )? > 0;
+    let mut locked = locked || store::locked(&store.conn)?;
     // Envelopes stored before this ingest began are not opened again.
     let known = seen.envelopes.clone();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(32));
@@ -564,11 +553,7 @@ fn record_all(
                     let o = Open::begin(&store.conn, &mut seen)?;
                     if o.reloaded {
                         // Another process wrote to the store: perhaps `plp lock`.
-                        locked = o.tx.query_row(
-                            "SELECT COUNT(*) FROM meta WHERE key = 'locked_at'",
-                            [],
-                            |r| r.get::<_, i64>(0),
-                        )? > 0;
+                        locked = store::locked(&o.tx)?;
                     }
                     open.insert(o)
                 }
@@ -1008,110 +993,81 @@ fn record(
                 s.duplicate += 1;
                 return Ok(());
             }
-            // What the request keeps until the lock: keyed tag, code, side.
-            let mut kept: (Option<&str>, Option<String>, Option<String>) = (None, None, None);
-            let outcome = if locked {
+            if locked {
                 audit(
                     tx,
                     "late_withdrawal_request",
                     serde_json::json!({ "request_id": w.request_id, "via": "sealed request" }),
                 )?;
                 s.withdrawal_late += 1;
-                "late"
+                insert_request(tx, &ex.sha256, &w, at, "late", None)?;
             } else {
+                // Kept with its keyed tag until the lock, then acted on as `withdraw::settle`
+                // acts on every kept request. Perhaps the person an earlier request withdrew,
+                // asking again (`withdraw::repeat_of` decides); otherwise a first request.
                 let mac = ex.mac.as_deref().expect("requests carry their keyed tag");
+                let repeat = !withdraw::withdrawn_people(tx, mac, w.code.as_deref())?.is_empty();
+                let outcome = if repeat { "repeated" } else { "waiting" };
+                let id = insert_request(tx, &ex.sha256, &w, at, outcome, Some(mac))?;
                 // Destroyed responses move to `withdrawn` with their hash and submission
                 // id, so `seen` stays right.
-                let people =
-                    withdraw::find_consented(tx, mac, w.code.as_deref(), None, Some(&w.date))?;
-                let prior = withdraw::withdrawn_people(tx, mac, w.code.as_deref())?;
-                if !prior.is_empty() {
-                    // Perhaps a person an earlier request withdrew, asking again: theirs
-                    // only if nobody else matches (`withdraw::repeat_of`); kept, it keeps
-                    // asking as responses arrive (`withdraw::settle`).
-                    match withdraw::repeat_of(&prior, &people) {
-                        withdraw::Repeat::Theirs(ids) => {
-                            let n = withdraw::destroy(tx, &ids)?;
-                            if n > 0 {
-                                audit(
-                                    tx,
-                                    store::WITHDRAWAL,
-                                    serde_json::json!({ "request_id": w.request_id, "via": "sealed request, repeated", "responses_destroyed": n }),
-                                )?;
-                            } else {
-                                audit(
-                                    tx,
-                                    "withdrawal_repeated",
-                                    serde_json::json!({ "request_id": w.request_id }),
-                                )?;
-                            }
-                            s.withdrawal_repeated += 1;
-                            s.destroyed_on_arrival += n as u64;
-                            kept = (Some(mac), w.code.clone(), None);
-                            "repeated"
-                        }
-                        withdraw::Repeat::Ambiguous(n) => {
-                            audit(
-                                tx,
-                                "withdrawal_ambiguous",
-                                serde_json::json!({ "request_id": w.request_id, "people_matched": n }),
-                            )?;
-                            s.withdrawal_ambiguous += 1;
-                            "ambiguous"
-                        }
+                match withdraw::arrived(tx, id)? {
+                    withdraw::Acted::Ambiguous => s.withdrawal_ambiguous += 1,
+                    withdraw::Acted::Withdrawn(_) => s.withdrawn += 1,
+                    withdraw::Acted::Destroyed(n) => {
+                        s.withdrawal_repeated += 1;
+                        s.destroyed_on_arrival += n as u64;
                     }
-                } else {
-                    match people.as_slice() {
-                        // Kept with its tag: it acts on responses that arrive before the lock
-                        // (`withdraw::settle`).
-                        [] => {
-                            audit(
-                                tx,
-                                "withdrawal_waiting",
-                                serde_json::json!({ "request_id": w.request_id }),
-                            )?;
-                            s.withdrawal_waiting += 1;
-                            s.waiting_ids.push(w.request_id.clone());
-                            kept = (Some(mac), w.code.clone(), None);
-                            "waiting"
-                        }
-                        [person] => {
-                            let n = withdraw::destroy(tx, &person.ids)?;
-                            audit(
-                                tx,
-                                store::WITHDRAWAL,
-                                serde_json::json!({ "request_id": w.request_id, "via": "sealed request", "responses_destroyed": n }),
-                            )?;
-                            s.withdrawn += 1;
-                            kept = (
-                                Some(mac),
-                                Some(person.code.clone()),
-                                Some(person.side.clone()),
-                            );
-                            "withdrawn"
-                        }
-                        many => {
-                            audit(
-                                tx,
-                                "withdrawal_ambiguous",
-                                serde_json::json!({ "request_id": w.request_id, "people_matched": many.len() }),
-                            )?;
-                            s.withdrawal_ambiguous += 1;
-                            "ambiguous"
-                        }
+                    withdraw::Acted::Nothing if repeat => {
+                        audit(
+                            tx,
+                            "withdrawal_repeated",
+                            serde_json::json!({ "request_id": w.request_id }),
+                        )?;
+                        s.withdrawal_repeated += 1;
+                    }
+                    withdraw::Acted::Nothing => {
+                        audit(
+                            tx,
+                            "withdrawal_waiting",
+                            serde_json::json!({ "request_id": w.request_id }),
+                        )?;
+                        s.withdrawal_waiting += 1;
+                        s.waiting_ids.push(w.request_id.clone());
                     }
                 }
-            };
-            let date = kept.0.map(|_| w.date.as_str());
-            tx.prepare_cached(
-                "INSERT INTO withdrawal_requests(envelope_sha256, request_id, received_at, outcome, tag_mac, code, side, date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![ex.sha256, w.request_id, at, outcome, kept.0, kept.1, kept.2, date])?;
+            }
             seen.envelopes.insert(ex.sha);
             seen.requests.insert(request);
         }
     }
     Ok(())
+}
+
+/// Records a withdrawal request; its row id. One kept until the lock (with its keyed tag,
+/// `mac`) keeps the code it names and its date too.
+fn insert_request(
+    tx: &Transaction<'_>,
+    sha256: &str,
+    w: &WithdrawalPayload,
+    at: &str,
+    outcome: &str,
+    mac: Option<&str>,
+) -> Result<i64> {
+    let kept = mac.map(|_| w);
+    tx.prepare_cached(
+        "INSERT INTO withdrawal_requests(envelope_sha256, request_id, received_at, outcome, tag_mac, code, date) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        sha256,
+        w.request_id,
+        at,
+        outcome,
+        mac,
+        kept.and_then(|w| w.code.as_deref()),
+        kept.map(|w| w.date.as_str())
+    ])?;
+    Ok(tx.last_insert_rowid())
 }
 
 /// The side as stored.

@@ -166,24 +166,18 @@ struct KeptRequest {
     date: String,
 }
 
-/// Sealed withdrawal requests keep acting until the lock on responses that arrive after
-/// them: a request ingested before the response it withdraws (files ingested in name
-/// order, a request sent by post before the response was ingested) still withdraws it, and
-/// an older submission of a withdrawn person that turns up later is destroyed too. Only
-/// responses consented on or before the request's date count: one consented later is a
-/// new consent.
-///
-/// A waiting request that now matches one person destroys their responses; one that now
-/// matches several people is ambiguous, as it would have been on arrival. Run at the end of
-/// every ingest before the lock, and by the lock itself.
-pub fn settle(tx: &Transaction<'_>) -> Result<Settled> {
-    let requests: Vec<KeptRequest> = tx
-        .prepare(
-            "SELECT id, request_id, outcome, tag_mac, code, side, date FROM withdrawal_requests
-             WHERE tag_mac IS NOT NULL AND date IS NOT NULL AND outcome IN ('waiting', 'withdrawn', 'repeated')
-             ORDER BY id",
-        )?
-        .query_map([], |r| {
+/// Kept requests, as [`KeptRequest`]s, whatever `WHERE` clause follows.
+const KEPT: &str =
+    "SELECT id, request_id, outcome, tag_mac, code, side, date FROM withdrawal_requests";
+
+fn kept(
+    tx: &Transaction<'_>,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<KeptRequest>> {
+    Ok(tx
+        .prepare(&format!("{KEPT} {filter}"))?
+        .query_map(args, |r| {
             Ok(KeptRequest {
                 id: r.get(0)?,
                 request_id: r.get(1)?,
@@ -194,70 +188,125 @@ pub fn settle(tx: &Transaction<'_>) -> Result<Settled> {
                 date: r.get(6)?,
             })
         })?
-        .collect::<Result<_, _>>()?;
-    let mut done = Settled::default();
-    for KeptRequest {
-        id,
-        request_id,
-        outcome,
-        mac,
-        code,
-        side,
-        date,
-    } in requests
-    {
-        let people = find_consented(tx, &mac, code.as_deref(), side.as_deref(), Some(&date))?;
-        match (outcome.as_str(), people.as_slice()) {
-            (_, []) => {}
-            ("waiting", [person]) => {
-                let n = destroy(tx, &person.ids)?;
-                tx.execute(
-                    "UPDATE withdrawal_requests SET outcome = 'withdrawn', code = ?2, side = ?3 WHERE id = ?1",
-                    params![id, person.code, person.side],
-                )?;
-                audit(
-                    tx,
-                    WITHDRAWAL,
-                    serde_json::json!({ "request_id": request_id, "via": "sealed request, before the response", "responses_destroyed": n }),
-                )?;
-                done.withdrawn += 1;
-                done.destroyed += n;
-                done.request_ids.push(request_id);
-            }
-            ("waiting", many) => {
-                ambiguous(tx, id, &request_id, many.len())?;
-                done.ambiguous += 1;
-                done.request_ids.push(request_id);
-            }
-            ("repeated", people) => {
-                let prior = withdrawn_people(tx, &mac, code.as_deref())?;
-                match repeat_of(&prior, people) {
-                    Repeat::Theirs(ids) => {
-                        let n = destroy(tx, &ids)?;
-                        audit(
-                            tx,
-                            WITHDRAWAL,
-                            serde_json::json!({ "request_id": request_id, "via": "sealed request, repeated: a submission that arrived after it", "responses_destroyed": n }),
-                        )?;
-                        done.destroyed += n;
-                    }
-                    Repeat::Ambiguous(n) => {
-                        ambiguous(tx, id, &request_id, n)?;
-                        done.ambiguous += 1;
-                        done.request_ids.push(request_id);
-                    }
+        .collect::<Result<_, _>>()?)
+}
+
+/// What a kept request did when acted on ([`arrived`], [`settle`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acted {
+    /// It matches nobody (yet).
+    Nothing,
+    /// A waiting request matched one person: withdrawn, this many responses destroyed.
+    Withdrawn(usize),
+    /// A request already acting for a person destroyed this many more of theirs.
+    Destroyed(usize),
+    /// It matches several people: settled as ambiguous, nothing destroyed.
+    Ambiguous,
+}
+
+/// One kept request acts on the responses it matches now (consented on or before its
+/// date): a waiting one that matches one person withdraws them, several make it
+/// ambiguous; a repeat acts for the person withdrawn before only while nobody else matches
+/// ([`repeat_of`]); a withdrawn one, narrowed to its person, destroys what more of theirs
+/// arrived. `arriving`: the request itself is being ingested (its audit says so).
+fn act(tx: &Transaction<'_>, r: &KeptRequest, arriving: bool) -> Result<Acted> {
+    let people = find_consented(
+        tx,
+        &r.mac,
+        r.code.as_deref(),
+        r.side.as_deref(),
+        Some(&r.date),
+    )?;
+    let destroyed = |ids: &[i64], via: &str| -> Result<usize> {
+        let n = destroy(tx, ids)?;
+        audit(
+            tx,
+            WITHDRAWAL,
+            serde_json::json!({ "request_id": r.request_id, "via": via, "responses_destroyed": n }),
+        )?;
+        Ok(n)
+    };
+    Ok(match (r.outcome.as_str(), people.as_slice()) {
+        (_, []) => Acted::Nothing,
+        ("waiting", [person]) => {
+            tx.execute(
+                "UPDATE withdrawal_requests SET outcome = 'withdrawn', code = ?2, side = ?3 WHERE id = ?1",
+                params![r.id, person.code, person.side],
+            )?;
+            let via = if arriving {
+                "sealed request"
+            } else {
+                "sealed request, before the response"
+            };
+            Acted::Withdrawn(destroyed(&person.ids, via)?)
+        }
+        ("waiting", many) => {
+            ambiguous(tx, r.id, &r.request_id, many.len())?;
+            Acted::Ambiguous
+        }
+        ("repeated", people) => {
+            let prior = withdrawn_people(tx, &r.mac, r.code.as_deref())?;
+            match repeat_of(&prior, people) {
+                Repeat::Theirs(ids) => {
+                    let via = if arriving {
+                        "sealed request, repeated"
+                    } else {
+                        "sealed request, repeated: a submission that arrived after it"
+                    };
+                    Acted::Destroyed(destroyed(&ids, via)?)
+                }
+                Repeat::Ambiguous(n) => {
+                    ambiguous(tx, r.id, &r.request_id, n)?;
+                    Acted::Ambiguous
                 }
             }
-            // Withdrawn: narrowed to the person's code and side, so one person at most.
-            (_, people) => {
-                let ids: Vec<i64> = people.iter().flat_map(|p| p.ids.iter().copied()).collect();
-                let n = destroy(tx, &ids)?;
-                audit(
-                    tx,
-                    WITHDRAWAL,
-                    serde_json::json!({ "request_id": request_id, "via": "sealed request, a submission that arrived after it", "responses_destroyed": n }),
-                )?;
+        }
+        // Withdrawn: narrowed to the person's code and side, so one person at most.
+        (_, people) => {
+            let ids: Vec<i64> = people.iter().flat_map(|p| p.ids.iter().copied()).collect();
+            Acted::Destroyed(destroyed(
+                &ids,
+                "sealed request, a submission that arrived after it",
+            )?)
+        }
+    })
+}
+
+/// A request just recorded (row `id`, `waiting` or `repeated`) acts at once, as [`settle`]
+/// will act on it again until the lock.
+pub fn arrived(tx: &Transaction<'_>, id: i64) -> Result<Acted> {
+    match kept(tx, "WHERE id = ?1", [id])?.first() {
+        Some(r) => act(tx, r, true),
+        None => Ok(Acted::Nothing),
+    }
+}
+
+/// Sealed withdrawal requests keep acting until the lock on responses that arrive after
+/// them: a request ingested before the response it withdraws (files ingested in name
+/// order, a request sent by post before the response was ingested) still withdraws it, and
+/// an older submission of a withdrawn person that turns up later is destroyed too. Only
+/// responses consented on or before the request's date count: one consented later is a
+/// new consent. Each request acts as it did on arrival ([`act`]). Run at the end of every
+/// ingest before the lock, and by the lock itself.
+pub fn settle(tx: &Transaction<'_>) -> Result<Settled> {
+    let requests = kept(
+        tx,
+        "WHERE tag_mac IS NOT NULL AND date IS NOT NULL AND outcome IN ('waiting', 'withdrawn', 'repeated') ORDER BY id",
+        [],
+    )?;
+    let mut done = Settled::default();
+    for r in requests {
+        match act(tx, &r, false)? {
+            Acted::Nothing => {}
+            Acted::Withdrawn(n) => {
+                done.withdrawn += 1;
                 done.destroyed += n;
+                done.request_ids.push(r.request_id);
+            }
+            Acted::Destroyed(n) => done.destroyed += n,
+            Acted::Ambiguous => {
+                done.ambiguous += 1;
+                done.request_ids.push(r.request_id);
             }
         }
     }
